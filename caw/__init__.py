@@ -1,0 +1,88 @@
+"""caw: one dependable interface over the coding-agent CLIs you already have (claude, codex, opencode).
+
+>>> import caw                                              # doctest: +SKIP
+>>> caw.Agent(provider="claude").completion("Say hi").result  # doctest: +SKIP
+"""
+
+from caw.agent import Agent, AgentSpec
+from caw.errors import (
+    AllProvidersFailed,
+    AuthenticationError,
+    CawError,
+    CawTimeoutError,
+    ConfigurationError,
+    ContextOverflowError,
+    ConversationNotFound,
+    FirstOutputTimeout,
+    IdleTimeout,
+    InvalidResumeHandle,
+    ProviderCrashed,
+    ProviderError,
+    ProviderNotInstalled,
+    SessionStateError,
+    TurnCancelled,
+    TurnFailed,
+    TurnTimeout,
+    UnknownProviderError,
+    UsageLimitError,
+)
+from caw.events import Event, event_json_schema
+from caw.fallback import get_provider_order, set_provider_order
+from caw.models import (
+    Attempt,
+    MCPServer,
+    ModelTier,
+    TextBlock,
+    ThinkingBlock,
+    ToolGroup,
+    ToolUse,
+    Trajectory,
+    Turn,
+    UsageStats,
+)
+from caw.session import Session, TurnStream
+from caw.store import list_sessions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "AgentSpec",
+    "AllProvidersFailed",
+    "Attempt",
+    "AuthenticationError",
+    "CawError",
+    "CawTimeoutError",
+    "ConfigurationError",
+    "ContextOverflowError",
+    "ConversationNotFound",
+    "Event",
+    "FirstOutputTimeout",
+    "IdleTimeout",
+    "InvalidResumeHandle",
+    "MCPServer",
+    "ModelTier",
+    "ProviderCrashed",
+    "ProviderError",
+    "ProviderNotInstalled",
+    "Session",
+    "SessionStateError",
+    "TextBlock",
+    "ThinkingBlock",
+    "ToolGroup",
+    "ToolUse",
+    "Trajectory",
+    "Turn",
+    "TurnCancelled",
+    "TurnFailed",
+    "TurnStream",
+    "TurnTimeout",
+    "UnknownProviderError",
+    "UsageLimitError",
+    "UsageStats",
+    "__version__",
+    "event_json_schema",
+    "get_provider_order",
+    "list_sessions",
+    "set_provider_order",
+]

@@ -1,0 +1,353 @@
+"""``Agent``: the user-facing configuration object, and the only place that composes the layers below.
+
+An Agent holds configuration (providers in order, model, reasoning effort, system prompt, tools, MCP
+servers, where to keep sessions) and makes sessions. It never runs a process itself.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from caw.errors import ConfigurationError, InvalidResumeHandle
+from caw.fallback import Candidate, global_models, resolve_order
+from caw.models import MCPServer, ModelTier, ToolGroup, Trajectory
+from caw.providers import get_provider
+from caw.providers.base import RunConfig
+from caw.session import Logger, Session, SessionSetup
+from caw.store import SessionStore
+from caw.turn import TurnOptions
+
+_OFF = ("0", "false", "no", "off")
+
+
+@dataclass
+class AgentSpec:
+    """A serialisable description of an agent (``Agent.get_spec()``; also used for sub-agents)."""
+
+    name: str = ""
+    description: str = ""
+    provider: list[str] = field(default_factory=list)
+    model: str | None = None
+    reasoning: str | None = None
+    system_prompt: str | None = None
+    tools: ToolGroup | None = None
+    mcp_servers: list[MCPServer] = field(default_factory=list)
+    subagents: list[AgentSpec] = field(default_factory=list)
+
+
+class Agent:
+    """A configured coding agent over one provider or an ordered fallback list.
+
+    >>> agent = Agent(provider="claude", model="sonnet")          # doctest: +SKIP
+    >>> agent.completion("Say hi").result                         # doctest: +SKIP
+    'Hi!'
+
+    Keyword options besides the documented parameters: ``cwd``, ``env`` (extra environment for the CLI),
+    ``models`` (a model per provider), ``auto_wait``, ``max_wait`` and ``wait_buffer`` (seconds),
+    ``timeout``, ``idle_timeout``, ``first_output_timeout``, ``stop_grace`` (seconds), ``extra_args``
+    (extra CLI flags for the first provider), ``on_missing`` ("raise" or "fresh", for resumes).
+    """
+
+    def __init__(
+        self,
+        provider: str | Iterable[str] | None = None,
+        data_dir: str | Path | None = None,
+        system_prompt: str | None = None,
+        model: str | ModelTier | None = None,
+        reasoning: str | None = None,
+        tools: ToolGroup | None = None,
+        tool_servers: Iterable[MCPServer | str] | None = None,
+        stateless_tools: Iterable[Any] | None = None,
+        name: str = "",
+        description: str = "",
+        logger: Logger | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._explicit_provider = provider
+        self._order = resolve_order(provider)
+        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+        self.system_prompt = system_prompt
+        self.model: str | ModelTier | None = model if model is not None else (os.environ.get("CAW_MODEL") or None)
+        self.reasoning = reasoning if reasoning is not None else (os.environ.get("CAW_EFFORT") or None)
+        self.tools = tools
+        self._mcp: list[MCPServer] = []
+        for server in tool_servers or ():
+            self.add_tool_server(server)
+        self.stateless_tools = list(stateless_tools or [])
+        self.name = name
+        self.description = description
+        self.logger = logger
+        self.metadata: dict[str, Any] = {}
+        self._subagents: list[AgentSpec] = []
+        self._options = self._check_options(kwargs)
+
+    # ---- configuration ---------------------------------------------------------------------------
+    _KNOWN_OPTIONS = frozenset(
+        {
+            "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
+            "first_output_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper", "model_for_all",
+        }
+    )  # fmt: skip
+
+    def _check_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(kwargs) - self._KNOWN_OPTIONS
+        if unknown:
+            raise ConfigurationError(f"unknown Agent option(s): {', '.join(sorted(unknown))}")
+        on_missing = kwargs.get("on_missing", "raise")
+        if on_missing not in ("raise", "fresh"):
+            raise ConfigurationError(f"on_missing must be 'raise' or 'fresh', not {on_missing!r}")
+        for key in ("timeout", "idle_timeout", "first_output_timeout", "max_wait", "wait_buffer", "stop_grace"):
+            value = kwargs.get(key)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+                raise ConfigurationError(f"{key} must be a non-negative number of seconds, not {value!r}")
+        return dict(kwargs)
+
+    def set_provider(self, provider: str | Iterable[str] | None) -> None:
+        self._explicit_provider = provider
+        self._order = resolve_order(provider)
+
+    def set_model(self, model: str | ModelTier | None) -> None:
+        self.model = model
+
+    def set_reasoning(self, reasoning: str | None) -> None:
+        self.reasoning = reasoning
+
+    def set_system_prompt(self, system_prompt: str | None) -> None:
+        self.system_prompt = system_prompt
+
+    def set_tools(self, tools: ToolGroup | None) -> None:
+        self.tools = tools
+
+    def add_mcp_server(self, server: MCPServer) -> None:
+        if any(s.name == server.name for s in self._mcp):
+            raise ConfigurationError(f"an MCP server named {server.name!r} is already configured")
+        self._mcp.append(server)
+
+    def add_tool_server(self, handle: MCPServer | str) -> None:
+        """Add a tool server: an ``MCPServer`` or the URL of an HTTP MCP server."""
+        if isinstance(handle, MCPServer):
+            self.add_mcp_server(handle)
+        elif isinstance(handle, str) and handle.startswith(("http://", "https://")):
+            self.add_mcp_server(MCPServer(name=f"tools{len(self._mcp) + 1}", url=handle))
+        else:
+            raise ConfigurationError(f"a tool server is an MCPServer or an http(s) URL, not {handle!r}")
+
+    def add_subagent(self, spec: AgentSpec) -> None:
+        self._subagents.append(spec)
+
+    def get_spec(self) -> AgentSpec:
+        return AgentSpec(
+            name=self.name,
+            description=self.description,
+            provider=list(self._order),
+            model=self.model.value if isinstance(self.model, ModelTier) else self.model,
+            reasoning=self.reasoning,
+            system_prompt=self.system_prompt,
+            tools=self.tools,
+            mcp_servers=list(self._mcp),
+            subagents=list(self._subagents),
+        )
+
+    @property
+    def mcp_servers(self) -> list[MCPServer]:
+        return list(self._mcp)
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The provider names in fallback order."""
+        return self._order
+
+    @property
+    def provider(self) -> str:
+        """The resolved provider: the first installed one in the order (no network, no tokens)."""
+        for cand in self._candidates():
+            if cand.installed():
+                return cand.provider.name
+        return self._order[0]
+
+    # ---- sessions --------------------------------------------------------------------------------
+    def completion(self, message: str, **kw: Any) -> Trajectory:
+        """One turn in a fresh session, ended afterwards. Errors carry ``.trajectory``."""
+        session = self.start_session(**kw)
+        try:
+            session.send(message)
+        except Exception as exc:
+            exc.trajectory = session.end()  # type: ignore[attr-defined]
+            raise
+        return session.end()
+
+    def start_session(self, traj_path: str | Path | None = None, **kw: Any) -> Session:
+        """A new conversation. ``traj_path``: also write the trajectory there after every turn."""
+        agent = self._with(kw)
+        traj = Trajectory(session_id=uuid.uuid4().hex[:16], metadata=dict(agent.metadata))
+        traj.system_prompt = agent.system_prompt
+        traj.reasoning = agent.reasoning
+        return Session(agent._candidates(), agent._setup(traj_path), traj)
+
+    def resume_session(self, resume_handle: str, **kw: Any) -> Session:
+        """Continue a conversation from ``Session.resume_handle`` (or a bare caw session id with ``data_dir``)."""
+        from caw.handle import decode, looks_like_handle
+
+        agent = self._with(kw)
+        store = agent._store()
+        text = resume_handle.strip() if isinstance(resume_handle, str) else resume_handle
+        if isinstance(text, str) and store is not None and not looks_like_handle(text) and store.exists(text):
+            saved = store.load(text)
+            if not saved.resume_handle:
+                raise InvalidResumeHandle(f"session {text!r} has no resume handle yet", why="malformed")
+            text = saved.resume_handle
+        elif isinstance(text, str) and not looks_like_handle(text) and store is None and text:
+            raise InvalidResumeHandle(
+                "that is not a resume handle; a bare session id is accepted only when data_dir is set",
+                why="not_a_handle",
+            )
+        handle = decode(text)
+        pinned = agent._explicit_provider
+        pinned_one = pinned is not None and not (isinstance(pinned, str) and pinned.lower() == "auto")
+        if pinned_one and len(agent._order) == 1 and agent._order[0] != handle.provider:
+            raise ConfigurationError(
+                f"this Agent is pinned to {agent._order[0]!r} but the handle belongs to {handle.provider!r}; "
+                f"use Agent(provider={handle.provider!r}) or Agent() to follow the handle"
+            )
+        provider = get_provider(handle.provider)
+        env = dict(agent._options.get("env") or {})
+        if handle.config_home and provider.config_home_var and provider.config_home_var not in env:
+            env[provider.config_home_var] = handle.config_home
+        explicit_model = kw.get("model")
+        explicit_effort = kw.get("reasoning")
+        config = RunConfig(
+            model=provider.resolve_model(explicit_model) if explicit_model else handle.model,
+            reasoning=explicit_effort or handle.reasoning,
+            system_prompt=agent.system_prompt,
+            tools=agent.tools,
+            mcp_servers=tuple(agent._mcp),
+            cwd=handle.cwd,
+            env=env,
+            extra_args=tuple(agent._options.get("extra_args") or ()),
+        )
+        traj: Trajectory | None = None
+        if store is not None and store.exists(handle.session_id):
+            traj = store.load(handle.session_id)
+        if traj is None:
+            traj = Trajectory(session_id=handle.session_id, metadata=dict(agent.metadata))
+        traj.provider_session_id = handle.resume_key
+        setup = agent._setup(kw.get("traj_path"))
+        return Session([Candidate(provider, config)], setup, traj, resume_key=handle.resume_key)
+
+    def check_limit(self) -> int | None:
+        """Minutes until the first provider's known usage limit resets, or None (no request is sent)."""
+        from caw.cooldown import CooldownStore
+
+        until = CooldownStore.default().until(self.provider)
+        if until is None:
+            return None
+        import math
+        from datetime import datetime, timezone
+
+        seconds = (until - datetime.now(timezone.utc)).total_seconds()
+        return max(1, math.ceil(seconds / 60)) if seconds > 0 else None
+
+    # ---- composition -----------------------------------------------------------------------------
+    def _with(self, kw: dict[str, Any]) -> Agent:
+        """A copy with per-call overrides (model, reasoning, tools, system_prompt, provider, options)."""
+        if not kw:
+            return self
+        clone = Agent.__new__(Agent)
+        clone.__dict__.update(self.__dict__)
+        clone._options = dict(self._options)
+        clone.metadata = dict(self.metadata)
+        for key, value in kw.items():
+            if key == "traj_path":
+                continue
+            if key == "provider":
+                clone.set_provider(value)
+            elif key in ("model", "reasoning", "system_prompt", "tools", "logger"):
+                setattr(clone, key, value)
+            elif key == "metadata":
+                clone.metadata.update(value)
+            elif key in self._KNOWN_OPTIONS:
+                clone._options[key] = value
+            else:
+                raise ConfigurationError(f"unknown option {key!r}")
+        clone._check_options(clone._options)
+        return clone
+
+    def _store(self) -> SessionStore | None:
+        return SessionStore(self.data_dir) if self.data_dir is not None else None
+
+    def _candidates(self) -> list[Candidate]:
+        per_provider = {**global_models(), **dict(self._options.get("models") or {})}
+        cwd = str(Path(self._options.get("cwd") or os.getcwd()).resolve())
+        env = dict(self._options.get("env") or {})
+        out: list[Candidate] = []
+        for index, name in enumerate(self._order):
+            provider = get_provider(name)
+            model: str | None
+            if name in per_provider:
+                model = per_provider[name]
+            elif isinstance(self.model, ModelTier):
+                model = provider.resolve_model(self.model)
+            elif index == 0 or self._options.get("model_for_all"):
+                # a model name belongs to one provider's catalogue: never pass claude's name to codex
+                model = self.model
+            else:
+                model = None
+            config = RunConfig(
+                model=model,
+                reasoning=self.reasoning,
+                system_prompt=self.system_prompt,
+                tools=self.tools,
+                mcp_servers=tuple(self._mcp),
+                cwd=cwd,
+                env=env,
+                extra_args=tuple(self._options.get("extra_args") or ()) if index == 0 else (),
+            )
+            out.append(Candidate(provider, config))
+        return out
+
+    def _setup(self, traj_path: str | Path | None) -> SessionSetup:
+        o = self._options
+        options = TurnOptions(
+            first_output_timeout=o.get("first_output_timeout"),
+            idle_timeout=o.get("idle_timeout"),
+            timeout=o.get("timeout"),
+            stop_grace_s=float(o.get("stop_grace", 2.0)),
+        )
+        setup = SessionSetup(
+            base_env=dict(os.environ),
+            options=options,
+            store=self._store(),
+            logger=self.logger,
+            traj_path=Path(traj_path) if traj_path is not None else None,
+            on_missing=o.get("on_missing", "raise"),
+        )
+        _attach_limits(setup, self, o)
+        return setup
+
+
+def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None:
+    """Cooldown memory and the auto-wait policy (both optional layers)."""
+    try:
+        from caw.cooldown import CooldownStore
+    except ImportError:  # pragma: no cover - layer not present
+        return
+    cooldown = CooldownStore.default()
+    setup.skip = cooldown.skip_reason
+    setup.on_limit = cooldown.record
+    auto_wait = o.get("auto_wait")
+    if auto_wait is None:
+        auto_wait = os.environ.get("CAW_AUTOWAIT", "1").strip().lower() not in _OFF
+    if not auto_wait:
+        return
+    try:
+        from caw.ratelimit import LimitWaitPolicy
+    except ImportError:  # pragma: no cover
+        return
+    setup.limit_waiter = LimitWaitPolicy.from_options(
+        max_wait=o.get("max_wait"), buffer=o.get("wait_buffer"), clock=o.get("clock"), sleeper=o.get("sleeper")
+    )

@@ -1,0 +1,234 @@
+"""The error tree of caw. Every error carries data, so callers branch on attributes, not strings.
+
+CawError
+├── ConfigurationError (also ValueError)   bad arguments to caw's own API: every provider would fail
+│   └── UnknownProviderError
+├── ProviderNotInstalled                   the CLI binary is not on PATH (or CAW_<NAME>_BIN is wrong)
+├── ProviderError                          the CLI ran but the turn did not produce an answer
+│   ├── AuthenticationError                logged out, bad key, expired token
+│   ├── UsageLimitError                    rate limit / usage limit / out of credits (see .waitable)
+│   ├── ContextOverflowError               the conversation no longer fits the model's window
+│   ├── ConversationNotFound               the CLI no longer has the conversation to resume
+│   ├── ProviderCrashed                    the CLI exited without finishing the turn
+│   └── TurnFailed                         the model API reported an error (5xx, bad request, ...)
+├── CawTimeoutError                        a watchdog fired; the partial turn is kept
+│   ├── FirstOutputTimeout
+│   ├── IdleTimeout
+│   └── TurnTimeout
+├── TurnCancelled                          Session.cancel() or a signal stopped the turn
+├── InvalidResumeHandle (also ValueError)  a resume handle that cannot be decoded
+├── SessionStateError                      e.g. resume_handle before the first turn, send on a read-only session
+└── AllProvidersFailed                     every provider of a fallback order failed (an ExceptionGroup on 3.11+)
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from caw.models import Turn
+
+
+class CawError(Exception):
+    """Base class of every error caw raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(CawError, ValueError):
+    """caw was called with arguments no provider could accept (a user error, never a reason to fail over)."""
+
+
+class UnknownProviderError(ConfigurationError):
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown provider {name!r}; known providers: {', '.join(known)}")
+        self.name = name
+        self.known = known
+
+
+class ProviderNotInstalled(CawError):
+    """The provider's CLI cannot be found."""
+
+    def __init__(self, provider: str, binary: str, hint: str = "") -> None:
+        msg = f"{provider}: the `{binary}` command was not found"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+        self.provider = provider
+        self.binary = binary
+        self.hint = hint
+
+
+class ProviderError(CawError):
+    """The CLI ran but did not produce a finished turn. Carries what is known about why.
+
+    Attributes: ``provider``, ``exit_code`` (None while running or when killed before exit),
+    ``stderr_tail`` (last part of the CLI's stderr), ``status`` (HTTP status the CLI reported, if any),
+    ``turn`` (the partial turn, kept; None when nothing was produced).
+    """
+
+    #: a short class name used in attempt records and CLI messages
+    reason = "error"
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        exit_code: int | None = None,
+        stderr_tail: str = "",
+        status: int | None = None,
+        turn: Turn | None = None,
+    ) -> None:
+        super().__init__(f"{provider}: {message}" if provider else message)
+        self.provider = provider
+        self.detail = message
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+        self.status = status
+        self.turn = turn
+
+
+class AuthenticationError(ProviderError):
+    reason = "auth"
+
+
+class UsageLimitError(ProviderError):
+    """A rate limit or usage limit. ``waitable`` is False for money problems (out of credits, spend cap)."""
+
+    reason = "rate_limited"
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        resets_at: datetime | None = None,
+        kind: str = "rate",
+        waitable: bool = True,
+        resume_handle: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(provider, message, **kw)
+        self.resets_at = resets_at
+        self.kind = kind
+        self.waitable = waitable
+        self.resume_handle = resume_handle
+
+
+class ContextOverflowError(ProviderError):
+    reason = "context_overflow"
+
+
+class ConversationNotFound(ProviderError):
+    reason = "conversation_not_found"
+
+
+class ProviderCrashed(ProviderError):
+    reason = "crashed"
+
+
+class TurnFailed(ProviderError):
+    """The model API reported an error that ended the turn. ``kind``: server, invalid_request, unknown, ..."""
+
+    reason = "turn_failed"
+
+    def __init__(self, provider: str, message: str, *, kind: str = "unknown", **kw: Any) -> None:
+        super().__init__(provider, message, **kw)
+        self.kind = kind
+
+
+class CawTimeoutError(CawError, TimeoutError):
+    """A watchdog fired. ``turn`` is the partial turn (kept on the trajectory too)."""
+
+    reason = "timeout"
+
+    def __init__(self, message: str, *, provider: str = "", seconds: float = 0.0, turn: Turn | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.seconds = seconds
+        self.turn = turn
+
+
+class FirstOutputTimeout(CawTimeoutError):
+    """The CLI printed nothing within ``first_output_timeout`` seconds of starting."""
+
+
+class IdleTimeout(CawTimeoutError):
+    """The CLI printed nothing for ``idle_timeout`` seconds in the middle of a turn."""
+
+
+class TurnTimeout(CawTimeoutError):
+    """The whole turn took longer than ``timeout`` seconds."""
+
+
+class TurnCancelled(CawError):
+    """The turn was stopped by ``Session.cancel()`` or a signal. ``turn`` is the partial turn."""
+
+    reason = "cancelled"
+
+    def __init__(self, message: str = "the turn was cancelled", *, turn: Turn | None = None) -> None:
+        super().__init__(message)
+        self.turn = turn
+
+
+class InvalidResumeHandle(CawError, ValueError):
+    """A resume handle could not be decoded. ``why`` says which kind of problem it was.
+
+    ``why`` is one of: ``empty``, ``too_long``, ``not_a_handle`` (wrong prefix / garbage),
+    ``unsupported_version``, ``corrupt`` (checksum or encoding mismatch: truncated or edited),
+    ``malformed`` (decodes but the content is not a valid handle), ``unknown_provider``.
+    """
+
+    def __init__(self, message: str, *, why: str) -> None:
+        super().__init__(message)
+        self.why = why
+
+
+class SessionStateError(CawError):
+    """The session cannot do that now (no turn yet, read-only, already ended)."""
+
+
+def _all_failed_str(self: Exception) -> str:
+    return str(self.args[0]) if self.args else ""
+
+
+if sys.version_info >= (3, 11):
+
+    class AllProvidersFailed(CawError, ExceptionGroup):  # type: ignore[misc]  # noqa: F821
+        """Every provider in the fallback order failed. ``attempts`` lists each try; ``errors`` the exceptions.
+
+        It is also an ``ExceptionGroup`` of those errors, so ``except*`` can pick out e.g. the usage limits.
+        """
+
+        def __new__(cls, message: str, errors: list[Exception], attempts: list[Any]) -> AllProvidersFailed:
+            group = list(errors) or [CawError("no provider could be tried")]
+            return super().__new__(cls, message, group)
+
+        def __init__(self, message: str, errors: list[Exception], attempts: list[Any]) -> None:
+            # ExceptionGroup owns .message; CawError.__init__ would try to set it
+            self.errors = list(errors)
+            self.attempts = attempts
+
+        def derive(self, excs: Any) -> AllProvidersFailed:
+            return AllProvidersFailed(str(self.args[0]), list(excs), self.attempts)
+
+        __str__ = _all_failed_str
+
+else:  # pragma: no cover - Python 3.10
+
+    class AllProvidersFailed(CawError):
+        """Every provider in the fallback order failed. ``attempts`` lists each try; ``errors`` the exceptions."""
+
+        def __init__(self, message: str, errors: list[Exception], attempts: list[Any]) -> None:
+            super().__init__(message)
+            self.errors = list(errors)
+            self.exceptions = tuple(errors)
+            self.attempts = attempts

@@ -1,0 +1,214 @@
+"""Typed streaming events: what every provider's output is translated into.
+
+Events are immutable pydantic models forming one discriminated union on ``type``. A provider parser emits
+them; the session folds them into a ``Turn``. Anything a parser does not understand becomes a ``RawEvent``
+(kept, never a crash), so a new event type from a future CLI version cannot break a run.
+
+    >>> from caw.events import EVENT_ADAPTER
+    >>> EVENT_ADAPTER.validate_json('{"type": "text", "text": "hi"}')
+    TextEvent(type='text', provider='', text='hi', message_id=None)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from caw.models import UsageStats
+
+#: error classes a parser may assign; the session maps them onto caw.errors
+ErrorKind = Literal[
+    "rate_limit",  # usage or rate limit (waitable unless the limit says otherwise)
+    "billing",  # out of credits / quota: money, not time
+    "auth",  # logged out, bad key, forbidden
+    "context_overflow",
+    "not_found",  # the conversation to resume does not exist
+    "server",  # 5xx, overloaded, connection problems: transient on the provider's side
+    "invalid_request",  # the API rejected the request (4xx other than the above)
+    "cli",  # the CLI itself failed (bad flag, config error, crash)
+    "unknown",
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    provider: str = ""
+
+
+class SessionStarted(_Event):
+    """The CLI announced the conversation: ``session_id`` is the provider's resume key."""
+
+    type: Literal["session_started"] = "session_started"
+    session_id: str
+    model: str | None = None
+    cli_version: str | None = None
+
+
+class TextEvent(_Event):
+    type: Literal["text"] = "text"
+    text: str
+    message_id: str | None = None
+
+
+class ThinkingEvent(_Event):
+    type: Literal["thinking"] = "thinking"
+    text: str
+    message_id: str | None = None
+
+
+class ToolCallEvent(_Event):
+    type: Literal["tool_call"] = "tool_call"
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResultEvent(_Event):
+    type: Literal["tool_result"] = "tool_result"
+    id: str
+    output: str = ""
+    is_error: bool = False
+    #: set when the provider reports a call and its result together (codex, opencode)
+    name: str | None = None
+    arguments: dict[str, Any] | None = None
+
+
+class UsageEvent(_Event):
+    """Token usage and cost for the turn so far (``final`` on the provider's closing summary)."""
+
+    type: Literal["usage"] = "usage"
+    usage: UsageStats
+    final: bool = False
+
+
+class ResultEvent(_Event):
+    """The CLI closed the turn successfully."""
+
+    type: Literal["result"] = "result"
+    text: str | None = None
+    duration_ms: int | None = None
+    stop_reason: str | None = None
+
+
+class RateLimitEvent(_Event):
+    """Rate-limit information. Only ``status == "rejected"`` means the turn is limited."""
+
+    type: Literal["rate_limit"] = "rate_limit"
+    status: Literal["allowed", "warning", "rejected"] = "rejected"
+    resets_at: datetime | None = None
+    kind: str = "rate"
+    waitable: bool = True
+    message: str = ""
+
+
+class RetryEvent(_Event):
+    """The CLI is retrying on its own (not a failure unless it gives up later)."""
+
+    type: Literal["retry"] = "retry"
+    attempt: int | None = None
+    max_retries: int | None = None
+    delay_ms: float | None = None
+    status: int | None = None
+    message: str = ""
+
+
+class WarningEvent(_Event):
+    """A non-fatal notice from the CLI (e.g. codex's warning items)."""
+
+    type: Literal["warning"] = "warning"
+    message: str
+
+
+class ErrorEvent(_Event):
+    """An error. ``fatal`` errors end the turn as failed."""
+
+    type: Literal["error"] = "error"
+    kind: ErrorKind = "unknown"
+    message: str
+    status: int | None = None
+    fatal: bool = True
+
+
+class LimitWaitEvent(_Event):
+    """caw is waiting for a usage limit to reset before continuing the same conversation."""
+
+    type: Literal["limit_wait"] = "limit_wait"
+    resets_at: datetime | None = None
+    wake_at: datetime
+    kind: str = "rate"
+    message: str = ""
+
+
+class RawEvent(_Event):
+    """A line the parser did not recognise, passed through unchanged."""
+
+    type: Literal["raw"] = "raw"
+    data: dict[str, Any]
+
+
+Event = Annotated[
+    Union[
+        SessionStarted,
+        TextEvent,
+        ThinkingEvent,
+        ToolCallEvent,
+        ToolResultEvent,
+        UsageEvent,
+        ResultEvent,
+        RateLimitEvent,
+        RetryEvent,
+        WarningEvent,
+        ErrorEvent,
+        LimitWaitEvent,
+        RawEvent,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON schema of one streamed event (what ``caw run --jsonl`` prints per line)."""
+    return EVENT_ADAPTER.json_schema()
+
+
+def event_summary(ev: Event) -> str:
+    """One line describing an event, for loggers and CI logs."""
+    p = f"[{ev.provider}] " if ev.provider else ""
+    if isinstance(ev, SessionStarted):
+        return f"{p}session {ev.session_id} started" + (f" (model {ev.model})" if ev.model else "")
+    if isinstance(ev, TextEvent):
+        return f"{p}text: {_clip(ev.text)}"
+    if isinstance(ev, ThinkingEvent):
+        return f"{p}thinking: {_clip(ev.text)}"
+    if isinstance(ev, ToolCallEvent):
+        return f"{p}tool call {ev.name}: {_clip(str(ev.arguments))}"
+    if isinstance(ev, ToolResultEvent):
+        return f"{p}tool result{' (error)' if ev.is_error else ''}: {_clip(ev.output)}"
+    if isinstance(ev, UsageEvent):
+        u = ev.usage
+        cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ""
+        return f"{p}usage: {u.input_tokens} in, {u.output_tokens} out{cost}"
+    if isinstance(ev, ResultEvent):
+        return f"{p}turn completed"
+    if isinstance(ev, RateLimitEvent):
+        when = f", resets {ev.resets_at.isoformat()}" if ev.resets_at else ""
+        return f"{p}rate limit {ev.status} ({ev.kind}{when})"
+    if isinstance(ev, RetryEvent):
+        return f"{p}retrying (attempt {ev.attempt}/{ev.max_retries}): {_clip(ev.message)}"
+    if isinstance(ev, WarningEvent):
+        return f"{p}warning: {_clip(ev.message)}"
+    if isinstance(ev, ErrorEvent):
+        return f"{p}error ({ev.kind}): {_clip(ev.message)}"
+    if isinstance(ev, LimitWaitEvent):
+        return f"{p}waiting for the {ev.kind} limit to reset; continuing at {ev.wake_at.isoformat()}"
+    return f"{p}{ev.type}"
+
+
+def _clip(text: str, n: int = 160) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= n else one[: n - 1] + "…"

@@ -1,0 +1,238 @@
+"""Data caw hands to users: usage, content blocks, turns, trajectories, tool groups, MCP servers.
+
+Everything here is plain pydantic v2 and round-trips through JSON (``to_dict`` / ``from_dict``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UsageStats(BaseModel):
+    """Token usage and cost. ``input_tokens`` counts input that was not read from cache.
+
+    Providers report cached input differently (Anthropic excludes it, OpenAI includes it); caw normalises
+    to the Anthropic meaning so that ``total_tokens`` adds up the same way for every provider.
+    ``cost_usd`` is None when the provider does not report a cost.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    def __add__(self, other: UsageStats) -> UsageStats:
+        if not isinstance(other, UsageStats):
+            return NotImplemented
+        cost: float | None
+        if self.cost_usd is None and other.cost_usd is None:
+            cost = None
+        else:
+            cost = round((self.cost_usd or 0.0) + (other.cost_usd or 0.0), 10)
+        return UsageStats(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cost_usd=cost,
+        )
+
+    def __sub__(self, other: UsageStats) -> UsageStats:
+        """Difference of two running totals (codex reports usage cumulatively per thread)."""
+        cost = None if self.cost_usd is None else max(0.0, self.cost_usd - (other.cost_usd or 0.0))
+        return UsageStats(
+            input_tokens=max(0, self.input_tokens - other.input_tokens),
+            output_tokens=max(0, self.output_tokens - other.output_tokens),
+            cache_read_tokens=max(0, self.cache_read_tokens - other.cache_read_tokens),
+            cache_write_tokens=max(0, self.cache_write_tokens - other.cache_write_tokens),
+            reasoning_tokens=max(0, self.reasoning_tokens - other.reasoning_tokens),
+            cost_usd=cost,
+        )
+
+
+class TextBlock(BaseModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ThinkingBlock(BaseModel):
+    type: Literal["thinking"] = "thinking"
+    text: str
+
+
+class ToolUse(BaseModel):
+    """A tool call and (once it arrived) its result."""
+
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = None
+    is_error: bool = False
+
+
+Block = Annotated[Union[TextBlock, ThinkingBlock, ToolUse], Field(discriminator="type")]
+
+TurnStatus = Literal["completed", "failed", "cancelled", "timeout", "rate_limited", "running"]
+
+
+class TurnError(BaseModel):
+    """Why a turn did not complete: the error class name, a reason class and the message."""
+
+    type: str
+    reason: str
+    message: str
+    status: int | None = None
+
+
+class LimitInfo(BaseModel):
+    """A usage limit a turn ran into (see ``caw.detect_limit`` for the text fallback)."""
+
+    kind: str = "rate"
+    resets_at: datetime | None = None
+    waitable: bool = True
+    message: str = ""
+
+
+class Turn(BaseModel):
+    """One user message and everything the agent produced for it."""
+
+    input: str
+    output: list[Block] = Field(default_factory=list)
+    usage: UsageStats = Field(default_factory=UsageStats)
+    duration_ms: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    status: TurnStatus = "running"
+    provider: str = ""
+    model: str | None = None
+    error: TurnError | None = None
+    limit: LimitInfo | None = None
+    #: retry notices the CLI printed while it retried on its own (kept for diagnosis)
+    retries: int = 0
+    #: non-JSON lines the CLI printed on stdout (bounded), useful when something goes wrong
+    diagnostics: list[str] = Field(default_factory=list)
+
+    @property
+    def result(self) -> str:
+        """The turn's answer text: its text blocks joined."""
+        return "".join(b.text for b in self.output if isinstance(b, TextBlock))
+
+    @property
+    def tool_uses(self) -> list[ToolUse]:
+        return [b for b in self.output if isinstance(b, ToolUse)]
+
+
+class Attempt(BaseModel):
+    """One provider that was tried by the fallback selector."""
+
+    provider: str
+    reason: str  # "answered", "not_installed", "auth", "rate_limited", "crashed", "timeout", "cooldown", ...
+    error: str = ""
+    started_at: datetime = Field(default_factory=utcnow)
+    duration_ms: int = 0
+    resets_at: datetime | None = None
+
+
+class Trajectory(BaseModel):
+    """A whole conversation: its configuration, turns, usage and how the provider was chosen."""
+
+    agent: str = ""  # provider name
+    model: str | None = None
+    session_id: str = ""
+    provider_session_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    system_prompt: str | None = None
+    reasoning: str | None = None
+    cwd: str | None = None
+    turns: list[Turn] = Field(default_factory=list)
+    usage_limited: bool = False
+    attempts: list[Attempt] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    #: the opaque string that resumes this conversation elsewhere (set after the first turn)
+    resume_handle: str | None = None
+    #: a message accepted but not yet answered (e.g. interrupted while waiting for a usage limit)
+    pending_message: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def usage(self) -> UsageStats:
+        total = UsageStats()
+        for turn in self.turns:
+            total = total + turn.usage
+        return total
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_ms(self) -> int:
+        return sum(t.duration_ms for t in self.turns)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def result(self) -> str:
+        """The last completed turn's text ('' when there is none)."""
+        for turn in reversed(self.turns):
+            if turn.status == "completed":
+                return turn.result
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trajectory:
+        clean = {k: v for k, v in data.items() if k not in ("usage", "duration_ms", "result")}
+        return cls.model_validate(clean)
+
+
+class ToolGroup(enum.Flag):
+    """Families of built-in tools an agent may use, mapped onto each CLI's own permission flags."""
+
+    NONE = 0
+    READER = enum.auto()  # read files, search the tree
+    WRITER = enum.auto()  # create and edit files
+    EXEC = enum.auto()  # run shell commands
+    WEB = enum.auto()  # fetch pages, web search
+    PARALLEL = enum.auto()  # sub-agents / tasks
+    INTERACTION = enum.auto()  # ask the user questions (never answerable in scripted runs)
+    ALL = READER | WRITER | EXEC | WEB | PARALLEL | INTERACTION
+    NO_INTERACTION = READER | WRITER | EXEC | WEB | PARALLEL
+
+    def __sub__(self, other: ToolGroup) -> ToolGroup:
+        return self & ~other
+
+
+class ModelTier(str, enum.Enum):
+    """A provider-neutral model choice; each provider maps it to a concrete model."""
+
+    STRONGEST = "strongest"
+    FAST = "fast"
+
+
+class MCPServer(BaseModel):
+    """An MCP server the agent may use: a stdio command, or a URL."""
+
+    name: str
+    command: str = ""
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    url: str = ""

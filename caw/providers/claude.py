@@ -1,0 +1,375 @@
+"""Claude Code (`claude -p --output-format stream-json --verbose`).
+
+Protocol facts this adapter relies on (observed on 2.1.197, see shared/reference/claude-cli.md):
+
+* ``stream-json`` needs ``--verbose``; the prompt goes on stdin (no argv prompt), so a 1 MB prompt or one
+  starting with ``-`` arrives verbatim;
+* each content block is its own ``assistant`` event, and blocks of one API message share ``message.id``;
+* ``assistant.message.usage`` is a snapshot taken at message start: the turn's usage is ``result.usage``;
+* errors come out as ``result`` with ``subtype: "success"`` and ``is_error: true``; the class of error is in
+  the synthetic assistant message's ``error`` field and in ``api_error_status`` (null for "Repeated 529");
+* ``system/api_retry`` announces a retry the CLI makes on its own; ``rate_limit_event`` carries the reset
+  time (epoch seconds) on the subscription path; ``allowed`` events arrive on healthy turns too;
+* a 200 reply whose text is ``Claude AI usage limit reached|<epoch>`` is passed through as a success;
+* resume is scoped to the working directory and the config home (``CLAUDE_CONFIG_DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+from caw.events import (
+    ErrorEvent,
+    ErrorKind,
+    Event,
+    RateLimitEvent,
+    RawEvent,
+    ResultEvent,
+    RetryEvent,
+    SessionStarted,
+    TextEvent,
+    ThinkingEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    UsageEvent,
+)
+from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
+from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest, last_meaningful_line
+
+# ToolGroup -> Claude Code's built-in tool names
+TOOL_NAMES: dict[ToolGroup, tuple[str, ...]] = {
+    ToolGroup.READER: ("Read", "Glob", "Grep"),
+    ToolGroup.WRITER: ("Edit", "Write", "NotebookEdit"),
+    ToolGroup.EXEC: ("Bash",),
+    ToolGroup.WEB: ("WebFetch", "WebSearch"),
+    ToolGroup.PARALLEL: ("Task",),
+    ToolGroup.INTERACTION: ("AskUserQuestion",),
+}
+
+_ERROR_KINDS: dict[str, ErrorKind] = {
+    "rate_limit": "rate_limit",
+    "authentication_failed": "auth",
+    "billing_error": "billing",
+    "server_error": "server",
+    "invalid_request": "invalid_request",
+}
+
+_LIMIT_KINDS = {
+    "five_hour": "session",
+    "seven_day": "weekly",
+    "seven_day_opus": "weekly",
+    "seven_day_sonnet": "weekly",
+    "overage": "usage",
+}
+
+# the old 200-with-text usage limit; the CLI passes it through as a success
+_LEGACY_LIMIT = re.compile(r"^\s*Claude AI usage limit reached\|(\d{9,13})\s*$")
+
+# argv strings are limited to 128 KiB on Linux; above this a system prompt goes through a file
+_MAX_ARG = 100_000
+
+
+def tool_names(group: ToolGroup) -> list[str]:
+    names: list[str] = []
+    for flag, members in TOOL_NAMES.items():
+        if flag in group:
+            names.extend(members)
+    return names
+
+
+def _write_private(data: str, suffix: str) -> Path:
+    """A temp file only this user can read (MCP configs may carry tokens in env)."""
+    fd, name = tempfile.mkstemp(prefix="caw-", suffix=suffix)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
+def mcp_config_json(servers: tuple[MCPServer, ...]) -> str:
+    entries: dict[str, Any] = {}
+    for s in servers:
+        if s.url:
+            entries[s.name] = {"type": "http", "url": s.url}
+        else:
+            entries[s.name] = {"command": s.command, "args": list(s.args), "env": dict(s.env)}
+    return json.dumps({"mcpServers": entries})
+
+
+class ClaudeProvider(Provider):
+    name = "claude"
+    binary_name = "claude"
+    config_home_var = "CLAUDE_CONFIG_DIR"
+    tiers: ClassVar[dict[ModelTier, str]] = {ModelTier.STRONGEST: "opus", ModelTier.FAST: "haiku"}
+
+    def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
+        inv = Invocation(argv=[*self.executable(binary), "-p", "--output-format", "stream-json", "--verbose"])
+        argv = inv.argv
+        if request.resume_key:
+            argv += ["--resume", request.resume_key]
+        elif request.new_key:
+            argv += ["--session-id", request.new_key]
+        if config.model:
+            argv += ["--model", config.model]
+        if config.reasoning:
+            argv += ["--effort", config.reasoning]
+        if config.system_prompt:
+            # appended, not replaced: the agent keeps Claude Code's instructions for its own tools
+            if len(config.system_prompt.encode()) > _MAX_ARG:
+                path = _write_private(config.system_prompt, ".txt")
+                inv.temp_paths.append(path)
+                argv += ["--append-system-prompt-file", str(path)]
+            else:
+                argv += ["--append-system-prompt", config.system_prompt]
+        argv += ["--permission-mode", permission_mode(config.tools)]
+        if config.tools is not None:
+            names = tool_names(config.tools)
+            argv += ["--tools", ",".join(names)]
+            if names:
+                argv += ["--allowedTools", ",".join(names)]
+        if config.mcp_servers:
+            path = _write_private(mcp_config_json(config.mcp_servers), ".json")
+            inv.temp_paths.append(path)
+            argv += ["--mcp-config", str(path), "--strict-mcp-config"]
+        argv += list(config.extra_args)
+        inv.stdin = request.prompt.encode()
+        inv.cwd = config.cwd
+        return inv
+
+    def continuation_prompt(self, original: str) -> str:
+        # claude keeps the limited prompt in the transcript and adds "Continue from where you left off."
+        # itself on --resume (claude-cli.md §4): sending the original again would duplicate it
+        return "continue"
+
+    def parser(self) -> ClaudeParser:
+        return ClaudeParser()
+
+
+def permission_mode(tools: ToolGroup | None) -> str:
+    """caw never bypasses permissions: writes are pre-approved only when the user granted WRITER."""
+    if tools is not None and ToolGroup.WRITER in tools:
+        return "acceptEdits"
+    return "default"
+
+
+def _epoch(value: Any) -> datetime | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    if seconds > 1e12:  # milliseconds
+        seconds /= 1000.0
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _tool_output(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for item in content:
+            if isinstance(item, dict) and item.get("type") == "text":
+                parts.append(str(item.get("text", "")))
+            elif isinstance(item, dict):
+                parts.append(f"[{item.get('type', 'content')}]")
+        return "\n".join(parts)
+    return "" if content is None else json.dumps(content)
+
+
+def usage_from_result(usage: dict[str, Any], cost: Any) -> UsageStats:
+    return UsageStats(
+        input_tokens=int(usage.get("input_tokens") or 0),
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+        cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+    )
+
+
+class ClaudeParser(TurnParser):
+    provider = "claude"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._assistant_error: str | None = None
+
+    def on_json(self, obj: dict[str, Any]) -> list[Event]:
+        kind = obj.get("type")
+        if kind == "assistant":
+            return self._assistant(obj)
+        if kind == "user":
+            return self._user(obj)
+        if kind == "result":
+            return self._result(obj)
+        if kind == "system":
+            return self._system(obj)
+        if kind == "rate_limit_event":
+            return self._rate_limit(obj.get("rate_limit_info") or {})
+        return [RawEvent(provider=self.provider, data=obj)]
+
+    def _system(self, obj: dict[str, Any]) -> list[Event]:
+        sub = obj.get("subtype")
+        if sub == "init":
+            return [
+                SessionStarted(
+                    provider=self.provider,
+                    session_id=str(obj["session_id"]),
+                    model=obj.get("model"),
+                    cli_version=obj.get("claude_code_version"),
+                )
+            ]
+        if sub == "api_retry":
+            status = obj.get("error_status")
+            return [
+                RetryEvent(
+                    provider=self.provider,
+                    attempt=obj.get("attempt"),
+                    max_retries=obj.get("max_retries"),
+                    delay_ms=obj.get("retry_delay_ms"),
+                    status=status if isinstance(status, int) else None,
+                    message=str(obj.get("error") or ""),
+                )
+            ]
+        return [RawEvent(provider=self.provider, data=obj)]
+
+    def _assistant(self, obj: dict[str, Any]) -> list[Event]:
+        msg = obj.get("message") or {}
+        if obj.get("error"):
+            # the synthetic message the CLI writes when retries give up: its text is the error message
+            self._assistant_error = str(obj["error"])
+            return []
+        mid = msg.get("id")
+        events: list[Event] = []
+        for block in msg.get("content") or []:
+            btype = block.get("type")
+            if btype == "text":
+                events.append(TextEvent(provider=self.provider, text=block.get("text", ""), message_id=mid))
+            elif btype == "thinking":
+                events.append(ThinkingEvent(provider=self.provider, text=block.get("thinking", ""), message_id=mid))
+            elif btype == "tool_use":
+                args = block.get("input")
+                events.append(
+                    ToolCallEvent(
+                        provider=self.provider,
+                        id=str(block.get("id", "")),
+                        name=str(block.get("name", "")),
+                        arguments=args if isinstance(args, dict) else {"input": args},
+                    )
+                )
+        return events
+
+    def _user(self, obj: dict[str, Any]) -> list[Event]:
+        if obj.get("isReplay"):
+            return []
+        content = (obj.get("message") or {}).get("content")
+        events: list[Event] = []
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    events.append(
+                        ToolResultEvent(
+                            provider=self.provider,
+                            id=str(block.get("tool_use_id", "")),
+                            output=_tool_output(block.get("content")),
+                            is_error=bool(block.get("is_error")),
+                        )
+                    )
+        return events
+
+    def _rate_limit(self, info: dict[str, Any]) -> list[Event]:
+        raw_status = str(info.get("status") or "")
+        status = "rejected" if raw_status == "rejected" else "warning" if "warning" in raw_status else "allowed"
+        limit_type = str(info.get("rateLimitType") or "")
+        return [
+            RateLimitEvent(
+                provider=self.provider,
+                status=status,
+                resets_at=_epoch(info.get("resetsAt")),
+                kind=_LIMIT_KINDS.get(limit_type, "rate" if not limit_type else "usage"),
+            )
+        ]
+
+    def _result(self, obj: dict[str, Any]) -> list[Event]:
+        events: list[Event] = [
+            UsageEvent(
+                provider=self.provider,
+                usage=usage_from_result(obj.get("usage") or {}, obj.get("total_cost_usd")),
+                final=True,
+            )
+        ]
+        text = obj.get("result")
+        status = obj.get("api_error_status")
+        status = status if isinstance(status, int) else None
+        if obj.get("is_error"):
+            errors = obj.get("errors") or []
+            message = str(text) if text else "; ".join(str(e) for e in errors) or "the turn failed"
+            events.append(
+                ErrorEvent(
+                    provider=self.provider,
+                    kind=self._error_kind(status, message),
+                    message=message,
+                    status=status,
+                )
+            )
+            return events
+        legacy = _LEGACY_LIMIT.match(text) if isinstance(text, str) else None
+        if legacy:
+            events.append(
+                RateLimitEvent(
+                    provider=self.provider,
+                    status="rejected",
+                    resets_at=_epoch(legacy.group(1)),
+                    kind="usage",
+                    message=str(text),
+                )
+            )
+            events.append(ErrorEvent(provider=self.provider, kind="rate_limit", message=str(text)))
+            return events
+        events.append(
+            ResultEvent(
+                provider=self.provider,
+                text=text if isinstance(text, str) else None,
+                duration_ms=obj.get("duration_ms"),
+                stop_reason=obj.get("stop_reason"),
+            )
+        )
+        return events
+
+    def _error_kind(self, status: int | None, message: str) -> ErrorKind:
+        if "No conversation found" in message:
+            return "not_found"
+        if "Prompt is too long" in message or "prompt is too long" in message:
+            return "context_overflow"
+        if self._assistant_error in _ERROR_KINDS:
+            return _ERROR_KINDS[self._assistant_error]
+        if status == 429:
+            return "rate_limit"
+        if status in (401, 403):
+            return "auth"
+        if status is not None and status >= 500:
+            return "server"
+        if status is not None and 400 <= status < 500:
+            return "invalid_request"
+        if "API Error" in message or "Unable to connect" in message:
+            return "server"
+        return "unknown"
+
+    def finish(self, exit_code: int | None, stderr: str) -> list[Event]:
+        if self.closed:
+            return []
+        line = last_meaningful_line(stderr)
+        if "No conversation found" in stderr:
+            self.closed = True
+            return [ErrorEvent(provider=self.provider, kind="not_found", message=line)]
+        return super().finish(exit_code, stderr)

@@ -1,0 +1,512 @@
+"""A conversation: turns in order on one provider, persisted as they happen.
+
+The first send may try several providers (the fallback order); once a turn is produced the session is
+committed to that provider. A turn that hits a usage limit is waited out (auto-wait) and the same
+conversation continues. Every turn, also a partial or failed one, lands on the trajectory and, with a
+``data_dir``, on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from caw.errors import (
+    CawError,
+    CawTimeoutError,
+    ConversationNotFound,
+    ProviderError,
+    SessionStateError,
+    TurnCancelled,
+    UsageLimitError,
+)
+from caw.events import Event, SessionStarted, event_summary
+from caw.fallback import Candidate, all_failed_error, failover_reason
+from caw.models import Attempt, Trajectory, Turn, utcnow
+from caw.providers.base import TurnRequest
+from caw.store import SessionStore, load_trajectory_file, save_trajectory_file
+from caw.turn import TurnControl, TurnOptions, run_turn
+
+
+class Logger(Protocol):
+    def info(self, msg: str, /) -> Any: ...
+    def warn(self, msg: str, /) -> Any: ...
+    def error(self, msg: str, /) -> Any: ...
+
+
+class LimitWaiter(Protocol):
+    """Waits out a usage limit (see ``caw.ratelimit``); raises when it must not or cannot wait."""
+
+    def wait(self, error: UsageLimitError, *, cancel: threading.Event, handle: str | None) -> Iterator[Event]: ...
+
+
+class _FifoLock:
+    """A lock granted in the order tickets were taken (overlapping ``send_async`` calls run in order)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def ticket(self) -> int:
+        with self._cond:
+            t = self._next_ticket
+            self._next_ticket += 1
+            return t
+
+    def acquire(self, ticket: int) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._serving == ticket)
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+class TurnStream:
+    """Iterate to receive events as they arrive; ``turn`` holds the finished Turn afterwards.
+
+    Breaking out of the loop (or ``close()``) cancels the turn; the partial turn is kept.
+    """
+
+    def __init__(self, gen: Generator[Event, None, Turn]) -> None:
+        self._gen = gen
+        self._turn: Turn | None = None
+
+    def __iter__(self) -> Iterator[Event]:
+        self._turn = yield from self._gen
+        return None
+
+    @property
+    def turn(self) -> Turn:
+        if self._turn is None:
+            raise SessionStateError("the turn has not finished yet: iterate the stream first")
+        return self._turn
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def __enter__(self) -> TurnStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class SessionSetup:
+    """Everything a session needs besides its candidates (built by ``Agent``)."""
+
+    base_env: dict[str, str] = field(default_factory=dict)
+    options: TurnOptions = field(default_factory=TurnOptions)
+    store: SessionStore | None = None
+    logger: Logger | None = None
+    limit_waiter: LimitWaiter | None = None
+    clock: Callable[[], float] = time.monotonic
+    #: providers to skip without trying (cooldown memory); name -> reason text
+    skip: Callable[[str], str | None] = lambda name: None
+    #: called when a provider reports a usage limit with a reset time (cooldown memory)
+    on_limit: Callable[[UsageLimitError], None] = lambda err: None
+    #: also write the trajectory here after every turn
+    traj_path: Path | None = None
+    #: resuming a conversation the CLI no longer has: "raise" ConversationNotFound, or start "fresh"
+    on_missing: str = "raise"
+
+
+class Session:
+    """One conversation. Create it with ``Agent.start_session()`` (or ``resume_session``)."""
+
+    def __init__(
+        self,
+        candidates: list[Candidate],
+        setup: SessionSetup,
+        trajectory: Trajectory | None = None,
+        *,
+        resume_key: str | None = None,
+        read_only: bool = False,
+        traj_path: Path | None = None,
+    ) -> None:
+        if not candidates and not read_only:
+            raise SessionStateError("a session needs at least one provider")
+        self._candidates = list(candidates)
+        self._setup = setup
+        self._committed: Candidate | None = candidates[0] if (resume_key and candidates) else None
+        self._resume_key = resume_key
+        self._read_only = read_only
+        self._traj_path = traj_path
+        self._fifo = _FifoLock()
+        self._control: TurnControl | None = None
+        self._cancel_wait = threading.Event()
+        self._ended = False
+        self._lock = threading.Lock()
+        self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
+        if self._committed is not None and not self.trajectory.agent:
+            self.trajectory.agent = self._committed.provider.name
+
+    # ---- public API ------------------------------------------------------------------------------
+    def send(self, message: str) -> Turn:
+        """Send one message and return the finished turn. Raises a ``caw.errors`` error on failure."""
+        ticket = self._fifo.ticket()
+        return self._run_ticketed(ticket, message)
+
+    def send_async(self, message: str) -> asyncio.Future[Turn]:
+        """Awaitable ``send`` (call it inside a running event loop).
+
+        Overlapping calls run one after another in the order they were made: the place in line is taken
+        when ``send_async`` is called, not when the result is awaited.
+        """
+        loop = asyncio.get_running_loop()
+        ticket = self._fifo.ticket()
+        return loop.run_in_executor(None, self._run_ticketed, ticket, message)
+
+    def stream(self, message: str) -> TurnStream:
+        """Yield events as they arrive; the finished Turn is ``stream.turn`` after iteration."""
+        ticket = self._fifo.ticket()
+        return TurnStream(self._ticketed_events(ticket, message))
+
+    def cancel(self) -> None:
+        """Stop the running turn (or a limit wait). Returns when the CLI and its tools are gone."""
+        self._cancel_wait.set()
+        control = self._control
+        if control is not None:
+            control.cancel()
+
+    def end(self) -> Trajectory:
+        """Finish the session: stop anything running, stamp ``completed_at``, persist. Idempotent."""
+        if not self._ended:
+            self.cancel()
+            self._ended = True
+            if not self._read_only:
+                self.trajectory.completed_at = utcnow()
+                self._persist()
+        return self.trajectory
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
+
+    @property
+    def provider(self) -> str | None:
+        """The provider the session is committed to (None before the first turn of a fallback order)."""
+        return self._committed.provider.name if self._committed else None
+
+    @property
+    def resume_key(self) -> str | None:
+        """The provider's own conversation id."""
+        return self._resume_key
+
+    @property
+    def resume_handle(self) -> str:
+        """An opaque string that resumes this conversation in another process (see ``caw.handle``)."""
+        if self._committed is None or self._resume_key is None:
+            raise SessionStateError("no resume handle yet: the conversation starts with the first turn")
+        return self._make_handle()
+
+    @property
+    def session_dir(self) -> Path | None:
+        store = self._setup.store
+        return store.session_dir(self.trajectory.session_id) if store else None
+
+    def save_trajectory(self, path: str | Path) -> Path:
+        """Write the trajectory as JSON (atomically) to ``path``."""
+        target = Path(path)
+        save_trajectory_file(self.trajectory, target)
+        return target
+
+    @classmethod
+    def load_trajectory(cls, path: str | Path) -> Session:
+        """A read-only session over a saved trajectory (``send`` raises)."""
+        traj = load_trajectory_file(Path(path))
+        return cls([], SessionSetup(), traj, read_only=True, traj_path=Path(path))
+
+    # ---- turn orchestration ----------------------------------------------------------------------
+    def _run_ticketed(self, ticket: int, message: str) -> Turn:
+        gen = self._ticketed_events(ticket, message)
+        try:
+            while True:
+                next(gen)
+        except StopIteration as stop:
+            turn: Turn = stop.value
+            return turn
+
+    def _ticketed_events(self, ticket: int, message: str) -> Generator[Event, None, Turn]:
+        self._fifo.acquire(ticket)
+        try:
+            self._check_can_send(message)
+            self._cancel_wait.clear()
+            if self._committed is None:
+                return (yield from self._first_send(message))
+            return (yield from self._committed_send(self._committed, message))
+        finally:
+            self._fifo.release()
+
+    def _check_can_send(self, message: str) -> None:
+        if self._read_only:
+            raise SessionStateError("this session was loaded from a file and is read-only")
+        if self._ended:
+            raise SessionStateError("this session has ended")
+        if not isinstance(message, str):
+            raise TypeError(f"message must be a str, not {type(message).__name__}")
+
+    def _first_send(self, message: str) -> Generator[Event, None, Turn]:
+        """Try candidates in order until one produces a turn (see ``caw.fallback``)."""
+        errors: list[Exception] = []
+        limited: list[tuple[Candidate, UsageLimitError]] = []
+        order = self._candidates
+        for index, cand in enumerate(order):
+            name = cand.provider.name
+            last = index == len(order) - 1
+            skip_reason = self._setup.skip(name) if len(order) > 1 else None
+            if skip_reason is not None:
+                self._record_attempt(Attempt(provider=name, reason="cooldown", error=skip_reason))
+                continue
+            started = self._setup.clock()
+            self._reset_for(cand)  # a conversation id from the previous candidate is not this one's
+            try:
+                turn = yield from self._attempt(cand, message, keep_failed=len(order) == 1)
+            except Exception as exc:
+                reason = failover_reason(exc)
+                if isinstance(exc, UsageLimitError):
+                    self._setup.on_limit(exc)
+                if reason is None or len(order) == 1:
+                    if isinstance(exc, UsageLimitError) and self._can_wait(exc):
+                        self._commit(cand)
+                        return (yield from self._wait_and_retry(cand, message, exc))
+                    if len(order) > 1:
+                        self._record_attempt(self._attempt_record(name, reason or "error", exc, started))
+                    raise
+                self._record_attempt(self._attempt_record(name, reason, exc, started))
+                errors.append(exc)
+                if isinstance(exc, UsageLimitError):
+                    limited.append((cand, exc))
+                self._log("warn", f"{name} skipped ({reason}): {exc}")
+                if last:
+                    break
+                continue
+            self._record_attempt(
+                Attempt(provider=name, reason="answered", duration_ms=int((self._setup.clock() - started) * 1000))
+            )
+            return turn
+        # nobody answered: wait for the earliest limit if that is allowed, else one error with every attempt
+        waitable = [(c, e) for c, e in limited if self._can_wait(e)]
+        if waitable and len(waitable) == len(errors) - sum(1 for a in errors if failover_reason(a) == "not_installed"):
+            best, best_exc = min(
+                waitable, key=lambda ce: ce[1].resets_at.timestamp() if ce[1].resets_at else float("inf")
+            )
+            self._reset_for(best)
+            self._commit(best)
+            return (yield from self._wait_and_retry(best, message, best_exc))
+        if not errors and self.trajectory.attempts:
+            raise all_failed_error([], self.trajectory.attempts)
+        raise all_failed_error(errors, self.trajectory.attempts)
+
+    def _committed_send(self, cand: Candidate, message: str) -> Generator[Event, None, Turn]:
+        try:
+            return (yield from self._attempt(cand, message, keep_failed=True))
+        except ConversationNotFound:
+            if self._setup.on_missing != "fresh" or not self._resume_key:
+                raise
+            note = f"{cand.provider.name} no longer has conversation {self._resume_key}; started a fresh one"
+            self._log("warn", note)
+            self.trajectory.notes.append(note)
+            self.trajectory.metadata["resumed_fresh"] = True
+            self._resume_key = None
+            self.trajectory.provider_session_id = None
+            return (yield from self._committed_send(cand, message))
+        except UsageLimitError as exc:
+            self._setup.on_limit(exc)
+            if not self._can_wait(exc):
+                raise
+            return (yield from self._wait_and_retry(cand, message, exc))
+
+    def _wait_and_retry(self, cand: Candidate, message: str, exc: UsageLimitError) -> Generator[Event, None, Turn]:
+        """Wait out the limit, then continue the same conversation; repeat while the waiter allows."""
+        waiter = self._setup.limit_waiter
+        assert waiter is not None
+        while True:
+            self.trajectory.usage_limited = True
+            self.trajectory.pending_message = message
+            self._persist()
+            handle = self._handle_or_none()
+            try:
+                for ev in waiter.wait(exc, cancel=self._cancel_wait, handle=handle):
+                    self._log("info", event_summary(ev))
+                    yield ev
+            except UsageLimitError as final:
+                final.resume_handle = final.resume_handle or handle
+                raise
+            # the CLI kept the limited prompt in its history when the conversation exists: don't send it twice
+            prompt = cand.provider.continuation_prompt(message) if self._resume_key else message
+            try:
+                turn = yield from self._attempt(cand, prompt, keep_failed=True, record_input=message)
+            except UsageLimitError as again:
+                self._setup.on_limit(again)
+                exc = again
+                continue
+            self.trajectory.pending_message = None
+            self._persist()
+            return turn
+
+    def _can_wait(self, exc: UsageLimitError) -> bool:
+        return self._setup.limit_waiter is not None and exc.waitable
+
+    def _attempt(
+        self, cand: Candidate, prompt: str, *, keep_failed: bool, record_input: str | None = None
+    ) -> Generator[Event, None, Turn]:
+        """One run of the CLI. Successful turns are recorded; failed ones when ``keep_failed``."""
+        request = TurnRequest(
+            prompt=prompt,
+            resume_key=self._resume_key,
+            new_key=None if self._resume_key else str(uuid.uuid4()),
+        )
+        control = TurnControl()
+        self._control = control
+        if self._cancel_wait.is_set():
+            control.cancelled.set()
+        binary = cand.binary()
+        gen = run_turn(
+            cand.provider,
+            binary,
+            cand.config,
+            request,
+            base_env=self._setup.base_env,
+            options=self._setup.options,
+            control=control,
+            clock=self._setup.clock,
+        )
+        try:
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    turn: Turn = stop.value
+                    break
+                if isinstance(ev, SessionStarted) and ev.session_id:
+                    self._on_session_started(cand, ev)
+                self._log("info", event_summary(ev))
+                yield ev
+        except (ProviderError, CawTimeoutError, TurnCancelled) as exc:
+            failed = getattr(exc, "turn", None)
+            if failed is not None and record_input is not None:
+                failed.input = record_input
+            if keep_failed and failed is not None:
+                self._commit(cand)
+                self._record_turn(failed)
+            if isinstance(exc, UsageLimitError):
+                exc.resume_handle = self._handle_or_none()
+            raise
+        except GeneratorExit:
+            gen.close()
+            raise
+        finally:
+            self._control = None
+        if record_input is not None:
+            turn.input = record_input
+        self._commit(cand)
+        self._record_turn(turn)
+        return turn
+
+    # ---- bookkeeping -----------------------------------------------------------------------------
+    def _on_session_started(self, cand: Candidate, ev: SessionStarted) -> None:
+        self._resume_key = ev.session_id
+        self.trajectory.provider_session_id = ev.session_id
+        if ev.cli_version:
+            self.trajectory.metadata.setdefault("cli_version", ev.cli_version)
+        cand.cli_version = cand.cli_version or ev.cli_version
+
+    def _commit(self, cand: Candidate) -> None:
+        if self._committed is None:
+            self._committed = cand
+        t = self.trajectory
+        t.agent = cand.provider.name
+        t.model = t.model or cand.config.model
+        t.reasoning = t.reasoning or cand.config.reasoning
+        t.system_prompt = t.system_prompt or cand.config.system_prompt
+        t.cwd = cand.config.cwd
+
+    def _reset_for(self, cand: Candidate) -> None:
+        """Forget a conversation id left by another provider's failed attempt."""
+        self._resume_key = None
+        self.trajectory.provider_session_id = None
+
+    def _record_turn(self, turn: Turn) -> None:
+        with self._lock:
+            self.trajectory.turns.append(turn)
+            self.trajectory.resume_handle = self._handle_or_none()
+            store = self._setup.store
+            if store is not None:
+                store.append_turn(self.trajectory.session_id, turn)
+        self._persist()
+
+    def _record_attempt(self, attempt: Attempt) -> None:
+        self.trajectory.attempts.append(attempt)
+        if attempt.reason != "answered":
+            self._log("warn", f"fallback: {attempt.provider} skipped ({attempt.reason}) {attempt.error}".rstrip())
+
+    def _attempt_record(self, name: str, reason: str, exc: Exception, started: float) -> Attempt:
+        return Attempt(
+            provider=name,
+            reason=reason,
+            error=str(exc),
+            duration_ms=int((self._setup.clock() - started) * 1000),
+            resets_at=getattr(exc, "resets_at", None),
+        )
+
+    def _persist(self) -> None:
+        if self._read_only:
+            return
+        store = self._setup.store
+        if store is not None:
+            store.save(self.trajectory)
+        if self._setup.traj_path is not None:
+            save_trajectory_file(self.trajectory, self._setup.traj_path)
+
+    def _handle_or_none(self) -> str | None:
+        if self._committed is None or self._resume_key is None:
+            return None
+        try:
+            return self._make_handle()
+        except CawError:
+            return None
+
+    def _make_handle(self) -> str:
+        from caw.handle import ResumeHandle, encode
+
+        cand = self._committed
+        assert cand is not None and self._resume_key is not None
+        env = {**self._setup.base_env, **cand.config.env}
+        return encode(
+            ResumeHandle(
+                provider=cand.provider.name,
+                session_id=self.trajectory.session_id,
+                resume_key=self._resume_key,
+                cwd=str(Path(cand.config.cwd).resolve()),
+                config_home=cand.provider.config_home(env),
+                model=cand.config.model,
+                reasoning=cand.config.reasoning,
+                cli_version=cand.cli_version,
+            )
+        )
+
+    def _log(self, level: str, msg: str) -> None:
+        logger = self._setup.logger
+        if logger is None or not msg:
+            return
+        fn = getattr(logger, level, None) or getattr(logger, "warning", None)
+        if fn is not None:
+            try:
+                fn(msg)
+            except Exception:  # a broken logger must not break the turn
+                pass
+
+
+__all__ = ["Logger", "Session", "SessionSetup", "TurnStream"]

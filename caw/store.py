@@ -1,0 +1,179 @@
+"""Sessions on disk: ``<data_dir>/sessions/<session_id>/`` with ``trajectory.json`` and ``turns.jsonl``.
+
+* ``trajectory.json`` is replaced atomically (temp file in the same directory, fsync, rename), so a crash
+  mid-write leaves the previous version, never a torn file;
+* ``turns.jsonl`` is append-only, one turn per line, flushed and fsynced per turn; a torn last line (power
+  loss mid-append) is skipped on read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from caw.models import Trajectory, Turn
+
+TRAJECTORY_FILE = "trajectory.json"
+TURNS_FILE = "turns.jsonl"
+
+
+def default_data_dir() -> Path:
+    """caw's own per-user data directory (``CAW_DATA_DIR`` overrides it)."""
+    override = os.environ.get("CAW_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("caw", appauthor=False))
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` so that readers see the old content or the new, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def append_line(path: Path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a torn or garbled line is skipped, not fatal."""
+    out: list[dict[str, Any]] = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(obj, dict):
+                    out.append(obj)
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def save_trajectory_file(traj: Trajectory, path: Path) -> None:
+    atomic_write_text(Path(path), json.dumps(traj.to_dict(), ensure_ascii=False, indent=1))
+
+
+def load_trajectory_file(path: Path) -> Trajectory:
+    with open(path, encoding="utf-8") as f:
+        return Trajectory.from_dict(json.load(f))
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One entry of ``list_sessions``."""
+
+    session_id: str
+    provider: str
+    created_at: datetime
+    first_prompt: str
+    resume_handle: str | None
+    path: Path
+    turns: int
+
+
+class SessionStore:
+    """Reads and writes the sessions of one ``data_dir``."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.root = Path(data_dir).expanduser()
+
+    def session_dir(self, session_id: str) -> Path:
+        if not session_id or "/" in session_id or session_id in (".", ".."):
+            raise ValueError(f"not a valid session id: {session_id!r}")
+        return self.root / "sessions" / session_id
+
+    def save(self, traj: Trajectory) -> Path:
+        path = self.session_dir(traj.session_id) / TRAJECTORY_FILE
+        save_trajectory_file(traj, path)
+        return path
+
+    def append_turn(self, session_id: str, turn: Turn) -> None:
+        append_line(self.session_dir(session_id) / TURNS_FILE, turn.model_dump_json())
+
+    def exists(self, session_id: str) -> bool:
+        try:
+            return (self.session_dir(session_id) / TRAJECTORY_FILE).is_file()
+        except ValueError:
+            return False
+
+    def load(self, session_id: str) -> Trajectory:
+        """The saved trajectory; if it is missing but turns were appended, rebuilt from the turns."""
+        d = self.session_dir(session_id)
+        try:
+            return load_trajectory_file(d / TRAJECTORY_FILE)
+        except (FileNotFoundError, json.JSONDecodeError):
+            records = read_jsonl(d / TURNS_FILE)
+            if not records and not d.exists():
+                raise FileNotFoundError(f"no session {session_id!r} in {self.root}") from None
+            return Trajectory(session_id=session_id, turns=[Turn.model_validate(r) for r in records])
+
+    def list(self) -> list[SessionInfo]:
+        base = self.root / "sessions"
+        infos: list[SessionInfo] = []
+        if not base.is_dir():
+            return infos
+        for d in base.iterdir():
+            path = d / TRAJECTORY_FILE
+            try:
+                traj = load_trajectory_file(path)
+            except (OSError, ValueError):
+                continue
+            first = traj.turns[0].input if traj.turns else (traj.pending_message or "")
+            infos.append(
+                SessionInfo(
+                    session_id=traj.session_id,
+                    provider=traj.agent,
+                    created_at=traj.created_at,
+                    first_prompt=first,
+                    resume_handle=traj.resume_handle,
+                    path=d,
+                    turns=len(traj.turns),
+                )
+            )
+        infos.sort(key=lambda i: i.created_at, reverse=True)
+        return infos
+
+
+def list_sessions(data_dir: str | Path) -> list[SessionInfo]:
+    """Sessions saved under ``data_dir``, newest first.
+
+    >>> for s in list_sessions("~/.my-agent-data"):  # doctest: +SKIP
+    ...     print(s.session_id, s.provider, s.first_prompt[:40], s.resume_handle)
+    """
+    return SessionStore(data_dir).list()

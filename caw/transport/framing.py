@@ -1,0 +1,70 @@
+"""Turns the raw bytes a CLI writes to its pty into lines.
+
+Handles what a pseudo-terminal and the CLIs do to a JSON stream: ``\\r\\n`` endings (tty ONLCR), ANSI
+sequences (claude appends a terminal reset with no newline at exit), partial lines split across reads,
+invalid UTF-8 (replaced, never an exception) and lines of any size (scanning only new bytes for the
+newline, so a 10 MB line costs O(n), not O(n²)).
+"""
+
+from __future__ import annotations
+
+import re
+
+# CSI ... final byte; OSC ... BEL/ST; charset selection ESC ( B; two-byte ESC sequences; C0 controls but \t
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[()*+][0-~]"
+    r"|\x1b[ -/]*[0-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f]"
+)
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal control sequences and control characters (but tabs) from ``text``."""
+    return _ANSI.sub("", text)
+
+
+class LineFramer:
+    """Incremental splitter: ``feed`` bytes, get complete decoded lines; ``flush`` returns the rest."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[str]:
+        if b"\n" not in data:
+            self._buf += data
+            return []
+        parts = data.split(b"\n")
+        if self._buf:
+            self._buf += parts[0]
+            parts[0] = bytes(self._buf)
+        self._buf = bytearray(parts.pop())
+        return [_decode(p) for p in parts]
+
+    def flush(self) -> list[str]:
+        if not self._buf:
+            return []
+        rest = _decode(bytes(self._buf))
+        self._buf = bytearray()
+        return [rest]
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._buf)
+
+
+def _decode(raw: bytes) -> str:
+    line = raw.decode("utf-8", "replace")
+    if line.endswith("\r"):
+        line = line.rstrip("\r")
+    return line
+
+
+def clean_line(line: str) -> str:
+    """A line as it should be parsed: JSON lines untouched, anything else without terminal noise."""
+    if line.startswith("{"):
+        return line
+    return strip_ansi(line).strip()

@@ -1,0 +1,308 @@
+"""Runs one turn on one provider: process in, typed events out, a ``Turn`` at the end.
+
+``run_turn`` is a generator: it yields each event as the CLI prints it and returns the finished ``Turn``
+(``StopIteration.value``), or raises a ``caw.errors`` error that carries the partial turn. It owns the
+process for the turn's lifetime, so every exit path (success, error, watchdog, cancel, the consumer
+abandoning the generator) stops the process tree and deletes the invocation's temp files.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from caw.errors import (
+    AuthenticationError,
+    CawTimeoutError,
+    ContextOverflowError,
+    ConversationNotFound,
+    FirstOutputTimeout,
+    IdleTimeout,
+    ProviderCrashed,
+    ProviderError,
+    ProviderNotInstalled,
+    TurnCancelled,
+    TurnFailed,
+    TurnTimeout,
+    UsageLimitError,
+)
+from caw.events import (
+    ErrorEvent,
+    Event,
+    RateLimitEvent,
+    RetryEvent,
+    SessionStarted,
+    TextEvent,
+    ThinkingEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    UsageEvent,
+)
+from caw.models import LimitInfo, TextBlock, ThinkingBlock, ToolUse, Turn, TurnError
+from caw.providers.base import Invocation, Provider, RunConfig, TurnRequest
+from caw.transport import AgentProcess, ProcessSpec, SpawnError, WatchdogExpired, Watchdogs, clean_line
+
+_MAX_DIAGNOSTICS = 50
+_MAX_DIAGNOSTIC_LEN = 2000
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """Watchdogs and stop behaviour for a turn (seconds; None disables a watchdog)."""
+
+    first_output_timeout: float | None = None
+    idle_timeout: float | None = None
+    timeout: float | None = None
+    stop_grace_s: float = 2.0
+
+    def watchdogs(self) -> Watchdogs:
+        return Watchdogs(first_output=self.first_output_timeout, idle=self.idle_timeout, total=self.timeout)
+
+
+class TurnControl:
+    """Shared between the thread running a turn and one that cancels it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: AgentProcess | None = None
+        self.cancelled = threading.Event()
+        self.grace_s = 2.0
+
+    def attach(self, process: AgentProcess | None) -> None:
+        with self._lock:
+            self._process = process
+
+    def cancel(self) -> None:
+        """Stop the running turn (SIGINT, grace, then the whole tree). Blocks until the tree is gone."""
+        self.cancelled.set()
+        with self._lock:
+            process = self._process
+        if process is not None:
+            process.terminate(self.grace_s)
+
+
+class TurnAssembler:
+    """Folds events into a Turn: blocks of one message merge, tool results join their calls."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self._tools: dict[str, ToolUse] = {}
+        self._last_message: str | None = None
+        self.limit_event: RateLimitEvent | None = None
+        self.fatal: ErrorEvent | None = None
+        self.session_started: SessionStarted | None = None
+
+    def apply(self, ev: Event) -> None:
+        out = self.turn.output
+        if isinstance(ev, TextEvent | ThinkingEvent):
+            block_type = TextBlock if isinstance(ev, TextEvent) else ThinkingBlock
+            last = out[-1] if out else None
+            if isinstance(last, block_type) and ev.message_id is not None and ev.message_id == self._last_message:
+                last.text += ev.text
+            else:
+                out.append(block_type(text=ev.text))
+            self._last_message = ev.message_id
+            return
+        self._last_message = None
+        if isinstance(ev, ToolCallEvent):
+            call = ToolUse(id=ev.id, name=ev.name, arguments=dict(ev.arguments))
+            self._tools[ev.id] = call
+            out.append(call)
+        elif isinstance(ev, ToolResultEvent):
+            use = self._tools.get(ev.id)
+            if use is None:
+                use = ToolUse(id=ev.id, name=ev.name or "", arguments=dict(ev.arguments or {}))
+                self._tools[ev.id] = use
+                out.append(use)
+            else:
+                if ev.name and not use.name:
+                    use.name = ev.name
+                if ev.arguments and not use.arguments:
+                    use.arguments = dict(ev.arguments)
+            use.output = ev.output
+            use.is_error = ev.is_error
+        elif isinstance(ev, UsageEvent):
+            self.turn.usage = ev.usage if ev.final else self.turn.usage + ev.usage
+        elif isinstance(ev, RateLimitEvent):
+            if ev.status == "rejected":
+                self.limit_event = ev
+        elif isinstance(ev, RetryEvent):
+            self.turn.retries += 1
+        elif isinstance(ev, SessionStarted):
+            self.session_started = ev
+            if ev.model and not self.turn.model:
+                self.turn.model = ev.model
+        elif isinstance(ev, ErrorEvent) and ev.fatal:
+            self.fatal = ev
+
+    def note(self, line: str) -> None:
+        if len(self.turn.diagnostics) < _MAX_DIAGNOSTICS and line:
+            self.turn.diagnostics.append(line[:_MAX_DIAGNOSTIC_LEN])
+
+
+def run_turn(
+    provider: Provider,
+    binary: str | None,
+    config: RunConfig,
+    request: TurnRequest,
+    *,
+    base_env: dict[str, str],
+    options: TurnOptions = TurnOptions(),
+    control: TurnControl | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Generator[Event, None, Turn]:
+    """Run one turn; yield events; return the Turn or raise an error carrying it (see module doc)."""
+    control = control or TurnControl()
+    control.grace_s = options.stop_grace_s
+    turn = Turn(input=request.prompt, provider=provider.name, model=config.model)
+    if binary is None:
+        turn.status = "failed"
+        err = ProviderNotInstalled(provider.name, provider.binary_name, _install_hint(provider.name))
+        turn.error = TurnError(type=type(err).__name__, reason="not_installed", message=str(err))
+        raise err
+    asm = TurnAssembler(turn)
+    parser = provider.parser()
+    inv: Invocation = provider.build(binary, config, request)
+    env = {**base_env, **config.env, **inv.env}
+    process = AgentProcess(ProcessSpec(inv.argv, env, inv.cwd or config.cwd, inv.stdin), clock=clock)
+    started = clock()
+    try:
+        try:
+            process.start()
+        except SpawnError as exc:
+            turn.status = "failed"
+            err2 = ProviderNotInstalled(provider.name, binary, str(exc))
+            turn.error = TurnError(type=type(err2).__name__, reason="not_installed", message=str(err2))
+            raise err2 from exc
+        control.attach(process)
+        if control.cancelled.is_set():
+            process.terminate(options.stop_grace_s)
+        try:
+            for line in process.lines(options.watchdogs()):
+                for ev in _parse_line(parser, asm, line):
+                    asm.apply(ev)
+                    yield ev
+        except WatchdogExpired as exc:
+            process.terminate(options.stop_grace_s)
+            turn.status = "timeout"
+            turn.duration_ms = _ms(clock() - started)
+            raise _timeout_error(provider.name, exc, turn) from None
+        exit_code = process.wait(timeout=options.stop_grace_s + 5)
+        if control.cancelled.is_set():
+            turn.status = "cancelled"
+            turn.duration_ms = _ms(clock() - started)
+            turn.error = TurnError(type="TurnCancelled", reason="cancelled", message="the turn was cancelled")
+            raise TurnCancelled(turn=turn)
+        for ev in parser.finish(exit_code, process.stderr_tail()):
+            asm.apply(ev)
+            yield ev
+        turn.duration_ms = _ms(clock() - started)
+        if asm.fatal is not None:
+            err3 = error_from_event(asm.fatal, asm.limit_event, turn, exit_code, process.stderr_tail())
+            turn.status = "rate_limited" if isinstance(err3, UsageLimitError) else "failed"
+            turn.error = TurnError(
+                type=type(err3).__name__, reason=err3.reason, message=err3.detail, status=err3.status
+            )
+            raise err3
+        turn.status = "completed"
+        return turn
+    except GeneratorExit:
+        # the consumer stopped iterating (break / close): this counts as a cancel
+        turn.status = "cancelled"
+        raise
+    finally:
+        control.attach(None)
+        process.stop(options.stop_grace_s)
+        inv.cleanup()
+
+
+def _parse_line(parser: Any, asm: TurnAssembler, line: str) -> list[Event]:
+    text = clean_line(line)
+    if not text:
+        return []
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            events: list[Event] = parser.feed(obj)
+            return events
+    asm.note(text)
+    noise: list[Event] = parser.on_noise(text)
+    return noise
+
+
+def _ms(seconds: float) -> int:
+    return max(0, int(seconds * 1000))
+
+
+def _timeout_error(provider: str, exc: WatchdogExpired, turn: Turn) -> CawTimeoutError:
+    cls: type[CawTimeoutError] = {
+        "first_output": FirstOutputTimeout,
+        "idle": IdleTimeout,
+        "total": TurnTimeout,
+    }.get(exc.which, TurnTimeout)
+    what = {
+        "first_output": f"printed nothing within {exc.seconds:g}s of starting",
+        "idle": f"printed nothing for {exc.seconds:g}s",
+        "total": f"did not finish the turn within {exc.seconds:g}s",
+    }.get(exc.which, str(exc))
+    turn.error = TurnError(type=cls.__name__, reason="timeout", message=f"{provider} {what}")
+    return cls(f"{provider} {what}", provider=provider, seconds=exc.seconds, turn=turn)
+
+
+def error_from_event(
+    ev: ErrorEvent, limit: RateLimitEvent | None, turn: Turn, exit_code: int | None, stderr: str
+) -> ProviderError:
+    """Map a fatal ErrorEvent (and a rejected rate-limit event, if any) onto caw's error classes."""
+    common: dict[str, Any] = {"exit_code": exit_code, "stderr_tail": stderr[-2000:], "status": ev.status, "turn": turn}
+    name = ev.provider or turn.provider
+    if ev.kind in ("rate_limit", "billing"):
+        info = _limit_info(ev, limit)
+        turn.limit = info
+        return UsageLimitError(
+            name, ev.message, resets_at=info.resets_at, kind=info.kind, waitable=info.waitable, **common
+        )
+    if ev.kind == "auth":
+        return AuthenticationError(name, ev.message, **common)
+    if ev.kind == "context_overflow":
+        return ContextOverflowError(name, ev.message, **common)
+    if ev.kind == "not_found":
+        return ConversationNotFound(name, ev.message, **common)
+    if ev.kind == "cli":
+        return ProviderCrashed(name, ev.message, **common)
+    return TurnFailed(name, ev.message, kind=ev.kind, **common)
+
+
+def _limit_info(ev: ErrorEvent, limit: RateLimitEvent | None) -> LimitInfo:
+    """Structured signal first (the CLI's rate-limit event), the message text second."""
+    from caw.limits import detect_limit
+
+    if limit is not None and (limit.resets_at is not None or ev.kind != "billing"):
+        waitable = limit.waitable and ev.kind != "billing"
+        resets_at = limit.resets_at
+        kind = limit.kind if waitable else "credits"
+        if resets_at is None:
+            found = detect_limit(ev.message)
+            if found is not None:
+                resets_at = found.resets_at
+        return LimitInfo(kind=kind, resets_at=resets_at, waitable=waitable, message=limit.message or ev.message)
+    found = detect_limit(ev.message)
+    if ev.kind == "billing":
+        return LimitInfo(kind="credits", resets_at=None, waitable=False, message=ev.message)
+    if found is not None:
+        return LimitInfo(kind=found.kind, resets_at=found.resets_at, waitable=found.waitable, message=ev.message)
+    return LimitInfo(kind="rate", resets_at=None, waitable=True, message=ev.message)
+
+
+def _install_hint(provider: str) -> str:
+    return {
+        "claude": "install it with `npm install -g @anthropic-ai/claude-code`, or set CAW_CLAUDE_BIN",
+        "codex": "install it with `npm install -g @openai/codex`, or set CAW_CODEX_BIN",
+        "opencode": "install it with `npm install -g opencode-ai`, or set CAW_OPENCODE_BIN",
+    }.get(provider, f"set CAW_{provider.upper()}_BIN to its path")
