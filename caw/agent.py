@@ -252,6 +252,29 @@ class Agent:
         seconds = (until - datetime.now(timezone.utc)).total_seconds()
         return max(1, math.ceil(seconds / 60)) if seconds > 0 else None
 
+    def check_health(self, live: bool = False) -> Any:
+        """Health of the resolved provider (``live=True`` also sends one minimal request). See ``caw.health``."""
+        from caw.health import check_health
+
+        name = self.provider
+        cand = next(c for c in self._candidates() if c.provider.name == name)
+        return check_health(name, live=live, config=cand.config)
+
+    def interactive(
+        self, initial_prompt: str = "", capture_bytes: int = 0, *, select_provider: bool = False, **kw: Any
+    ) -> Any:
+        """Hand the terminal to the CLI's own interactive UI (see ``caw.interactive``).
+
+        Returns ``InteractiveResult(exit_code, output)``; ``select_provider=True`` first shows a menu of the
+        installed providers (cancel: exit code 130, nothing launched).
+        """
+        from caw.interactive import launch
+
+        agent = self._with(kw)
+        return launch(
+            agent._candidates(), initial_prompt, capture_bytes=capture_bytes, select_provider=select_provider
+        )
+
     # ---- composition -----------------------------------------------------------------------------
     def _with(self, kw: dict[str, Any]) -> Agent:
         """A copy with per-call overrides (model, reasoning, tools, system_prompt, provider, options)."""

@@ -1,0 +1,188 @@
+"""The same scenarios against every real CLI on its loopback fake: users switch providers, nothing breaks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+
+import caw
+from caw.events import RetryEvent, TextEvent, ToolCallEvent, ToolResultEvent
+from tests.e2e.harness import LiveFactory, kill_quietly, processes_matching, wait_until
+from tests.fakes.replies import Hang, Text, Thinking, ToolCall
+
+
+def test_plain_text(live: LiveFactory) -> None:
+    run = live()
+    run.server.enqueue(Text("Hello from the fake model."))
+    traj = run.agent().completion("Say hello")
+    assert traj.result == "Hello from the fake model."
+    turn = traj.turns[0]
+    assert turn.status == "completed"
+    assert turn.usage.output_tokens > 0
+    assert traj.agent == run.harness.name
+    assert traj.provider_session_id
+    assert run.server.count_occurrences("Say hello") == 1
+    assert run.server.non_loopback_attempts() == []
+
+
+def test_tool_round_trip(live: LiveFactory) -> None:
+    run = live()
+    run.server.enqueue(ToolCall("echo caw-tool-ok"))
+    session = run.agent().start_session()
+    events = list(stream := session.stream("Run the command"))
+    turn = stream.turn
+    calls = [e for e in events if isinstance(e, (ToolCallEvent, ToolResultEvent))]
+    assert calls, "the tool call must be reported as events"
+    [use] = turn.tool_uses
+    assert "caw-tool-ok" in (use.output or "")
+    assert not use.is_error
+    assert "caw-tool-ok" in turn.result  # the fake's follow-up quotes the tool output
+    assert any(isinstance(e, TextEvent) for e in events)
+    session.end()
+
+
+def test_multi_turn_carries_history(live: LiveFactory) -> None:
+    run = live()
+    with run.agent().start_session() as session:
+        session.send("first message alpha")
+        second = session.send("second message beta")
+    assert second.status == "completed"
+    last = run.server.model_requests[-1].body
+    assert last is not None
+    history = run.server.user_texts(last)
+    assert any("first message alpha" in t for t in history), history
+    assert "second message beta" in run.server.last_user_text(last)
+    assert run.server.count_occurrences("first message alpha") == 1
+
+
+def test_reasoning_becomes_thinking_block(live: LiveFactory) -> None:
+    run = live()
+    run.server.enqueue(Thinking("Let me think about the greeting.", "Hi there."))
+    traj = run.agent(**run.harness.reasoning_kwargs).completion("Greet me")
+    turn = traj.turns[0]
+    thinking = [b for b in turn.output if isinstance(b, caw.ThinkingBlock)]
+    assert thinking and "think about the greeting" in thinking[0].text
+    assert turn.result == "Hi there."
+
+
+def test_rate_limited_turn_raises_usage_limit(live: LiveFactory) -> None:
+    assert live.harness.rate_limited is not None
+    run = live(**live.harness.rate_limit_env)
+    reset = int(time.time()) + 3 * 3600
+    run.server.enqueue(live.harness.rate_limited(reset))
+    with pytest.raises(caw.UsageLimitError) as info:
+        run.agent(auto_wait=False).completion("please work")
+    err = info.value
+    assert err.provider == run.harness.name
+    assert err.waitable
+    if run.harness.reports_reset:
+        assert err.resets_at is not None
+        assert abs(err.resets_at.timestamp() - reset) <= 60
+    assert err.turn is not None and err.turn.status == "rate_limited"
+    assert err.trajectory.turns[-1].status == "rate_limited"  # type: ignore[attr-defined]
+
+
+def test_auth_failure_raises_authentication_error(live: LiveFactory) -> None:
+    assert live.harness.auth_error is not None
+    run = live()
+    run.server.enqueue(live.harness.auth_error())
+    with pytest.raises(caw.AuthenticationError) as info:
+        run.agent(auto_wait=False).completion("hello?")
+    assert info.value.provider == run.harness.name
+
+
+def test_cli_crash_mid_stream_keeps_partial_turn(live: LiveFactory) -> None:
+    """The CLI process dies while the model is answering: a typed error, the partial turn kept, no orphans."""
+    run = live()
+    run.server.enqueue(Hang(60))
+    session = run.agent().start_session()
+    outcome: dict[str, BaseException] = {}
+
+    def send() -> None:
+        try:
+            session.send("this will crash")
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    wait_until(lambda: run.server.model_requests, 60, "the CLI's model request")
+    control = session._control
+    assert control is not None and control._process is not None and control._process.pid
+    os.kill(control._process.pid, signal.SIGKILL)
+    worker.join(30)
+    assert not worker.is_alive()
+    err = outcome.get("error")
+    assert isinstance(err, caw.ProviderCrashed), repr(err)
+    assert err.turn is not None and err.turn.status == "failed"
+    assert session.trajectory.turns[-1].input == "this will crash"
+    session.end()
+
+
+def test_cancel_kills_running_tool(live: LiveFactory) -> None:
+    """A tool running `sleep` is gone within 5 s of cancel, although it lives in a session of its own."""
+    run = live()
+    marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 997}"
+    run.server.enqueue(ToolCall(f"sleep {marker}"))
+    session = run.agent().start_session()
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            session.send("start the long command")
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    try:
+        pids = wait_until(lambda: processes_matching(f"sleep {marker}"), 90, "the sleep tool to start")
+        started = time.monotonic()
+        session.cancel()
+        worker.join(10)
+        gone_after = time.monotonic() - started
+        assert not processes_matching(f"sleep {marker}"), "the tool survived the cancel"
+        assert gone_after < 5.0
+        assert errors and isinstance(errors[0], caw.TurnCancelled)
+        assert session.trajectory.turns[-1].status == "cancelled"
+    finally:
+        kill_quietly(processes_matching(f"sleep {marker}"))
+        session.end()
+    assert pids
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        pytest.param("--help", id="dash-help"),
+        pytest.param("-x starts with a dash", id="dash-x"),
+        pytest.param("big:" + ("0123456789abcdef" * 65536), id="1MB"),
+    ],
+)
+def test_odd_prompts_arrive_verbatim(live: LiveFactory, prompt: str) -> None:
+    run = live()
+    traj = run.agent().completion(prompt)
+    assert traj.turns[0].status == "completed"
+    body = run.server.model_requests[-1].body
+    assert body is not None
+    assert run.server.last_user_text(body) == prompt
+
+
+def test_retries_are_events_not_failures(live: LiveFactory) -> None:
+    """A transient error the CLI retries by itself ends in success; no failure is reported."""
+    run = live()
+    from tests.fakes.replies import Error
+
+    run.server.enqueue(Error(500, message="temporary", type="api_error"), Text("recovered"))
+    agent = run.agent(env={"CLAUDE_CODE_MAX_RETRIES": "2"})
+    session = agent.start_session()
+    events = list(stream := session.stream("try"))
+    assert stream.turn.result == "recovered"
+    if run.harness.name == "claude":
+        assert any(isinstance(e, RetryEvent) for e in events)
+    session.end()
