@@ -118,6 +118,8 @@ class SessionSetup:
     traj_path: Path | None = None
     #: resuming a conversation the CLI no longer has: "raise" ConversationNotFound, or start "fresh"
     on_missing: str = "raise"
+    #: runs one turn (``caw.turn.run_turn``); tests substitute a scripted runner, no processes
+    runner: Callable[..., Generator[Event, None, Turn]] = run_turn
 
 
 class Session:
@@ -373,7 +375,7 @@ class Session:
         if self._cancel_wait.is_set():
             control.cancelled.set()
         binary = cand.binary()
-        gen = run_turn(
+        gen = self._setup.runner(
             cand.provider,
             binary,
             cand.config,

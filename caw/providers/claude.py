@@ -46,7 +46,7 @@ from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, Turn
 TOOL_NAMES: dict[ToolGroup, tuple[str, ...]] = {
     ToolGroup.READER: ("Read", "Glob", "Grep"),
     ToolGroup.WRITER: ("Edit", "Write", "NotebookEdit"),
-    ToolGroup.EXEC: ("Bash",),
+    ToolGroup.EXEC: ("Bash", "TaskOutput", "TaskStop"),
     ToolGroup.WEB: ("WebFetch", "WebSearch"),
     ToolGroup.PARALLEL: ("Task",),
     ToolGroup.INTERACTION: ("AskUserQuestion",),

@@ -1,0 +1,56 @@
+"""Feed recorded CLI output through a provider's parser and turn assembler, with no process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from caw.events import Event
+from caw.models import Turn
+from caw.providers.base import TurnParser
+from caw.transport.framing import clean_line
+from caw.turn import TurnAssembler
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def fixture_lines(provider: str, scenario: str) -> list[str]:
+    return (FIXTURES / provider / f"{scenario}.jsonl").read_text(encoding="utf-8").splitlines()
+
+
+def fixture_meta(provider: str, scenario: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / provider / f"{scenario}.meta.json").read_text())
+    return data
+
+
+def replay(parser: TurnParser, lines: list[str], exit_code: int | None = 0, stderr: str = "") -> tuple[list[Event], Turn]:
+    """Parse lines as the session would; return every event and the assembled turn."""
+    turn = Turn(input="(fixture)")
+    asm = TurnAssembler(turn)
+    events: list[Event] = []
+    for raw in lines:
+        line = clean_line(raw)
+        if not line:
+            continue
+        evs: list[Event]
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                obj = None
+            evs = parser.feed(obj) if isinstance(obj, dict) else parser.on_noise(line)
+        else:
+            evs = parser.on_noise(line)
+        for ev in evs:
+            asm.apply(ev)
+        events.extend(evs)
+    for ev in parser.finish(exit_code, stderr):
+        asm.apply(ev)
+        events.append(ev)
+    return events, turn
+
+
+def replay_fixture(parser: TurnParser, provider: str, scenario: str) -> tuple[list[Event], Turn]:
+    meta = fixture_meta(provider, scenario)
+    return replay(parser, fixture_lines(provider, scenario), meta.get("exit_code"), meta.get("stderr") or "")
