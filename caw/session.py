@@ -394,7 +394,8 @@ class Session:
                     break
                 if isinstance(ev, SessionStarted) and ev.session_id:
                     self._on_session_started(cand, ev)
-                self._log("info", event_summary(ev))
+                if self._setup.logger is not None:
+                    self._log("info", event_summary(ev))
                 yield ev
         except (ProviderError, CawTimeoutError, TurnCancelled) as exc:
             failed = getattr(exc, "turn", None)

@@ -92,9 +92,19 @@ class TurnAssembler:
         self.turn = turn
         self._tools: dict[str, ToolUse] = {}
         self._last_message: str | None = None
+        # text of the block being merged, joined once (repeated += on a growing str is quadratic)
+        self._parts: list[str] = []
         self.limit_event: RateLimitEvent | None = None
         self.fatal: ErrorEvent | None = None
         self.session_started: SessionStarted | None = None
+
+    def flush(self) -> None:
+        """Write merged text into the last block. Call before reading the turn."""
+        if len(self._parts) > 1:
+            last = self.turn.output[-1]
+            if isinstance(last, TextBlock | ThinkingBlock):
+                last.text = "".join(self._parts)
+            self._parts = [last.text] if isinstance(last, TextBlock | ThinkingBlock) else []
 
     def apply(self, ev: Event) -> None:
         out = self.turn.output
@@ -102,11 +112,15 @@ class TurnAssembler:
             block_type = TextBlock if isinstance(ev, TextEvent) else ThinkingBlock
             last = out[-1] if out else None
             if isinstance(last, block_type) and ev.message_id is not None and ev.message_id == self._last_message:
-                last.text += ev.text
+                self._parts.append(ev.text)
             else:
+                self.flush()
                 out.append(block_type(text=ev.text))
+                self._parts = [ev.text]
             self._last_message = ev.message_id
             return
+        self.flush()
+        self._parts = []
         self._last_message = None
         if isinstance(ev, ToolCallEvent):
             call = ToolUse(id=ev.id, name=ev.name, arguments=dict(ev.arguments))
@@ -215,6 +229,7 @@ def run_turn(
         turn.status = "cancelled"
         raise
     finally:
+        asm.flush()
         control.attach(None)
         process.stop(options.stop_grace_s)
         inv.cleanup()

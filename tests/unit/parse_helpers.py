@@ -48,6 +48,7 @@ def replay(parser: TurnParser, lines: list[str], exit_code: int | None = 0, stde
     for ev in parser.finish(exit_code, stderr):
         asm.apply(ev)
         events.append(ev)
+    asm.flush()
     return events, turn
 
 

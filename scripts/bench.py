@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""caw's performance targets, measured (never asserted in timed tests).
+
+Prints:
+1. for each provider: wall time of a one-turn run through caw's Python API ÷ the raw CLI with the same
+   flags, both against the loopback fake model server (median of N alternating pairs; target ≤ 1.05),
+   and the same for the `caw run` command (includes Python's start-up, reported for information);
+2. parse throughput: events/s through a real pty from a fake CLI streaming 100,000 events (≥ 50,000);
+3. peak RSS of a turn with 50 MB of tool output, as a multiple of the output kept (≤ 3×).
+
+    .venv/bin/python scripts/bench.py                 # everything
+    .venv/bin/python scripts/bench.py --pairs 7 --providers claude,codex
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.env import CODEX_OFFLINE_ARGS, claude_env, codex_env, full_env, opencode_env  # noqa: E402
+from tests.fakes.replies import Text  # noqa: E402
+
+PROMPT = "Say hello in five words."
+
+
+def _provider_setup(name: str, url: str, root: Path) -> tuple[dict[str, str], list[str], dict[str, object]]:
+    """(env, raw argv, Agent kwargs) giving the raw CLI and caw the same work to do."""
+    if name == "claude":
+        env = full_env(claude_env(url, root))
+        raw = ["claude", "-p", "--output-format", "stream-json", "--verbose"]
+        return env, raw, {}
+    if name == "codex":
+        env = full_env(codex_env(url, root))
+        raw = ["codex", "exec", "--json", *CODEX_OFFLINE_ARGS, "-"]
+        return env, raw, {}
+    env = full_env(opencode_env(url, root))
+    raw = ["opencode", "run", "--format", "json", "-m", "fake/text", "--title", "bench"]
+    return env, raw, {"model": "fake/text"}
+
+
+def _fake_for(name: str):  # type: ignore[no-untyped-def]
+    if name == "claude":
+        from tests.fakes.anthropic import AnthropicFake
+
+        return AnthropicFake()
+    if name == "codex":
+        from tests.fakes.openai_responses import ResponsesFake
+
+        return ResponsesFake()
+    from tests.fakes.openai_chat import ChatFake
+
+    return ChatFake()
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_ratio(name: str, pairs: int) -> None:
+    import caw
+    from caw.providers import get_provider
+
+    try:
+        provider = get_provider(name)
+    except caw.UnknownProviderError:
+        print(f"{name:9} not available in this build")
+        return
+    with tempfile.TemporaryDirectory(prefix=f"caw-bench-{name}-") as tmp, _fake_for(name) as server:
+        root = Path(tmp)
+        work = root / "work"
+        work.mkdir()
+        env, raw, agent_kw = _provider_setup(name, server.url, root)
+        old_env = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        os.environ["CAW_DATA_DIR"] = str(root / "caw-data")
+        try:
+            binary = provider.locate(env)
+            if binary is None:
+                print(f"{name:9} not installed")
+                return
+            raw_argv = [*provider.executable(binary), *raw[1:]]
+            agent = caw.Agent(provider=name, cwd=str(work), auto_wait=False, **agent_kw)  # type: ignore[arg-type]
+
+            def run_raw() -> None:
+                server.enqueue(Text("hello there from the fake"))
+                out = subprocess.run(raw_argv, input=PROMPT.encode(), capture_output=True, cwd=work, env=env)
+                if out.returncode != 0:
+                    raise RuntimeError(f"raw {name} failed: {out.stderr[-300:]!r}")
+
+            def run_caw() -> None:
+                server.enqueue(Text("hello there from the fake"))
+                agent.completion(PROMPT)
+
+            def run_cli() -> None:
+                server.enqueue(Text("hello there from the fake"))
+                out = subprocess.run(
+                    [sys.executable, "-m", "caw", "run", "--provider", name, "--quiet", "-"],
+                    input=PROMPT.encode(), capture_output=True, cwd=work, env={**env, "CAW_DATA_DIR": str(root / "d")},
+                )
+                if out.returncode != 0:
+                    raise RuntimeError(f"caw run failed: {out.stderr[-300:]!r}")
+
+            run_raw()  # warm the CLI's caches and the page cache
+            run_caw()
+            raws, caws, clis = [], [], []
+            for i in range(pairs):
+                order = [(raws, run_raw), (caws, run_caw)] if i % 2 == 0 else [(caws, run_caw), (raws, run_raw)]
+                for bucket, fn in order:
+                    bucket.append(_timed(fn))
+            cli_ok = True
+            for _ in range(max(3, pairs // 2)):
+                try:
+                    clis.append(_timed(run_cli))
+                except RuntimeError as exc:
+                    cli_ok = False
+                    print(f"  (caw run not measured: {exc})")
+                    break
+            r, c = statistics.median(raws), statistics.median(caws)
+            ratio = c / r
+            verdict = "ok" if ratio <= 1.05 else "OVER TARGET"
+            print(f"{name:9} raw {r:6.3f}s  caw API {c:6.3f}s  ratio {ratio:5.3f}  (target <= 1.05: {verdict})")
+            if cli_ok and clis:
+                cm = statistics.median(clis)
+                print(f"{'':9} `caw run` {cm:6.3f}s  ratio {cm / r:5.3f}  (includes Python start-up and imports)")
+        finally:
+            os.environ.clear()
+            os.environ.update(old_env)
+
+
+_STREAMER = textwrap.dedent(
+    """
+    import json, sys
+    sys.stdin.buffer.read()
+    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 100000
+    out = sys.stdout.buffer
+    out.write((json.dumps({"type": "system", "subtype": "init", "session_id": "s"}) + "\\n").encode())
+    line = '{"type":"assistant","message":{"id":"m%d","content":[{"type":"text","text":"event %d"}]}}\\n'
+    chunk = []
+    for i in range(n):
+        chunk.append(line % (i, i))
+        if len(chunk) == 2000:
+            out.write("".join(chunk).encode()); chunk = []
+    out.write("".join(chunk).encode())
+    out.write(b'{"type":"result","subtype":"success","is_error":false,"result":"done","usage":{}}\\n')
+    out.flush()
+    """
+)
+
+
+def bench_throughput(n: int) -> None:
+    import caw
+
+    with tempfile.TemporaryDirectory(prefix="caw-bench-tp-") as tmp:
+        script = Path(tmp) / "streamer.py"
+        script.write_text(_STREAMER)
+        exe = Path(tmp) / "claude"
+        exe.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[1:] = ['{n}']\n"
+                       f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
+        exe.chmod(0o755)
+        old = os.environ.get("CAW_CLAUDE_BIN")
+        os.environ["CAW_CLAUDE_BIN"] = str(exe)
+        try:
+            session = caw.Agent(provider="claude", auto_wait=False, cwd=tmp).start_session()
+            t0 = time.perf_counter()
+            count = sum(1 for _ in session.stream("go"))
+            elapsed = time.perf_counter() - t0
+            session.end()
+        finally:
+            if old is None:
+                os.environ.pop("CAW_CLAUDE_BIN", None)
+            else:
+                os.environ["CAW_CLAUDE_BIN"] = old
+    rate = count / elapsed
+    verdict = "ok" if rate >= 50_000 else "UNDER TARGET"
+    print(f"throughput {count} events in {elapsed:.2f}s through a real pty: {rate:,.0f} events/s "
+          f"(target >= 50,000: {verdict})")
+
+
+_RSS_DRIVER = textwrap.dedent(
+    """
+    import json, os, resource, sys
+    import caw
+    size = int(sys.argv[1])
+
+    def rss_kib():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    base = rss_kib()
+    traj = caw.Agent(provider="claude", auto_wait=False).completion("go")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    kept = sum(len(b.output or "") for t in traj.turns for b in t.output if getattr(b, "output", None))
+    print(json.dumps({"base_kib": base, "peak_kib": peak, "kept_bytes": kept}))
+    """
+)
+
+_BIG_TOOL = textwrap.dedent(
+    """
+    import json, sys
+    sys.stdin.buffer.read()
+    size = int(sys.argv[1])
+    w = sys.stdout.buffer.write
+    w(b'{"type":"system","subtype":"init","session_id":"s"}\\n')
+    w(b'{"type":"assistant","message":{"id":"m1","content":[{"type":"tool_use","id":"t1","name":"Bash",'
+      b'"input":{"command":"cat big"}}]}}\\n')
+    head = b'{"type":"user","message":{"role":"user","content":[{"tool_use_id":"t1","type":"tool_result","content":"'
+    w(head)
+    block = b"0123456789abcdef" * 4096
+    left = size
+    while left > 0:
+        part = block[: min(len(block), left)]
+        w(part)
+        left -= len(part)
+    w(b'","is_error":false}]}}\\n')
+    w(b'{"type":"result","subtype":"success","is_error":false,"result":"done","usage":{}}\\n')
+    sys.stdout.flush()
+    """
+)
+
+
+def bench_rss(size: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="caw-bench-rss-") as tmp:
+        big = Path(tmp) / "big.py"
+        big.write_text(_BIG_TOOL)
+        exe = Path(tmp) / "claude"
+        exe.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[1:] = ['{size}']\n"
+                       f"runpy.run_path({str(big)!r}, run_name='__main__')\n")
+        exe.chmod(0o755)
+        driver = Path(tmp) / "driver.py"
+        driver.write_text(_RSS_DRIVER)
+        env = {**os.environ, "CAW_CLAUDE_BIN": str(exe), "CAW_DATA_DIR": str(Path(tmp) / "d"),
+               "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, str(driver), str(size)], capture_output=True, env=env, cwd=tmp,
+                             timeout=300)
+        if out.returncode != 0:
+            print(f"rss       failed: {out.stderr.decode()[-500:]}")
+            return
+        data = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    kept = data["kept_bytes"]
+    grew = (data["peak_kib"] - data["base_kib"]) * 1024
+    ratio = grew / kept if kept else float("inf")
+    verdict = "ok" if ratio <= 3 else "OVER TARGET"
+    print(f"rss       {kept / 1e6:.0f} MB of tool output kept; peak RSS grew {grew / 1e6:.0f} MB over the "
+          f"pre-turn baseline = {ratio:.2f}x the output (target <= 3x: {verdict})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=5, help="alternating caw/raw pairs per provider (>= 5)")
+    ap.add_argument("--providers", default="claude,codex,opencode")
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--rss-mb", type=int, default=50)
+    ap.add_argument("--skip", default="", help="comma list of: ratio,throughput,rss")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    if "ratio" not in skip:
+        for name in args.providers.split(","):
+            bench_ratio(name.strip(), max(5, args.pairs))
+    if "throughput" not in skip:
+        bench_throughput(args.events)
+    if "rss" not in skip:
+        bench_rss(args.rss_mb * 1_000_000)
+
+
+if __name__ == "__main__":
+    main()
