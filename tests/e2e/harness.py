@@ -38,6 +38,9 @@ class Harness:
     rate_limit_env: dict[str, Any] = field(default_factory=dict)
     #: whether the CLI reports the reset time for ``rate_limited`` (structured or in text)
     reports_reset: bool = True
+    #: replies for "limited once, then fine" (default: one ``rate_limited`` reply); CLIs that retry
+    #: limits themselves (opencode) need one per retry so that the limit reaches caw
+    limit_replies: Callable[[int], list[Reply]] | None = None
     auth_error: Callable[[], Reply] | None = None
     #: the fake model id a reasoning scenario needs, if any (opencode picks reasoning per model)
     reasoning_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -154,3 +157,31 @@ def load_harnesses() -> dict[str, Harness]:
             if exc.name != f"tests.e2e.{mod}":
                 raise
     return HARNESSES
+
+
+@dataclass
+class Multi:
+    """Several providers' fakes at once, with one merged environment (for fallback scenarios)."""
+
+    servers: dict[str, FakeModelServer]
+    work: Path
+    env: dict[str, str]
+
+
+def start_multi(
+    names: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, dict[str, Any]] | None = None
+) -> Multi:
+    load_harnesses()
+    servers: dict[str, FakeModelServer] = {}
+    env: dict[str, str] = {}
+    for name in names:
+        h = HARNESSES[name]
+        server = h.fake()
+        server.start()
+        servers[name] = server
+        env.update(h.env(server.url, tmp_path / name, **(flags or {}).get(name, {})))
+    work = tmp_path / "work"
+    work.mkdir()
+    full = full_env(env)
+    install_env(monkeypatch, full, data_dir=tmp_path / "caw-data")
+    return Multi(servers, work, full)

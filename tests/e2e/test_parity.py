@@ -186,3 +186,69 @@ def test_retries_are_events_not_failures(live: LiveFactory) -> None:
     if run.harness.name == "claude":
         assert any(isinstance(e, RetryEvent) for e in events)
     session.end()
+
+
+def _limit_replies(run_harness, reset: int) -> list:  # type: ignore[no-untyped-def,type-arg]
+    if run_harness.limit_replies is not None:
+        return list(run_harness.limit_replies(reset))
+    return [run_harness.rate_limited(reset)]
+
+
+def test_limit_is_waited_out_and_the_same_conversation_continues(live: LiveFactory) -> None:
+    from caw.events import LimitWaitEvent
+
+    assert live.harness.rate_limited is not None
+    run = live(**live.harness.rate_limit_env)
+    with run.agent(auto_wait=False).start_session() as warmup:  # an existing conversation first
+        warmup.send("earlier context ONE")
+        handle = warmup.resume_handle
+    reset = int(time.time()) + 4
+    run.server.enqueue(*_limit_replies(live.harness, reset))
+    session = run.agent(wait_buffer=1, max_wait=120, data_dir=str(run.root / "data")).resume_session(handle)
+    events = list(stream := session.stream("the original request TWO"))
+    turn = stream.turn
+    assert turn.status == "completed"
+    waits = [e for e in events if isinstance(e, LimitWaitEvent)]
+    assert waits and waits[0].provider == run.harness.name
+    answered_at = run.server.model_requests[-1].t
+    if live.harness.reports_reset:
+        assert answered_at >= reset + 1 - 0.5, "woke before resets_at + buffer"
+    # the model received the user's request exactly once, and the resumed request kept the history
+    assert run.server.count_occurrences("the original request TWO") == 1
+    last = run.server.model_requests[-1].body
+    assert last is not None and any("earlier context ONE" in t for t in run.server.user_texts(last))
+    traj = session.end()
+    assert traj.usage_limited
+    assert [t.status for t in traj.turns][-2:] == ["rate_limited", "completed"]
+    assert traj.turns[-1].input == "the original request TWO"
+    assert traj.pending_message is None
+
+
+def test_cancelled_limit_wait_loses_nothing(live: LiveFactory) -> None:
+    assert live.harness.rate_limited is not None
+    run = live(**live.harness.rate_limit_env)
+    data = run.root / "data"
+    reset = int(time.time()) + 600
+    run.server.enqueue(*_limit_replies(live.harness, reset))
+    session = run.agent(max_wait=3600, data_dir=str(data)).start_session()
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            session.send("please wait for me")
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    wait_until(lambda: session.trajectory.pending_message, 120, "the limit wait to start")
+    started = time.monotonic()
+    session.cancel()
+    worker.join(10)
+    assert time.monotonic() - started < 3
+    assert errors and isinstance(errors[0], caw.TurnCancelled)
+    saved = caw.Session.load_trajectory(data / "sessions" / session.trajectory.session_id / "trajectory.json")
+    assert saved.trajectory.pending_message == "please wait for me"
+    assert saved.trajectory.usage_limited
+    assert saved.trajectory.turns[-1].status == "rate_limited"
+    assert saved.trajectory.resume_handle
