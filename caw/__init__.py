@@ -28,6 +28,7 @@ from caw.errors import (
 )
 from caw.events import Event, event_json_schema
 from caw.fallback import get_provider_order, set_provider_order
+from caw.limits import UsageLimit, detect_limit
 from caw.models import (
     Attempt,
     MCPServer,
@@ -78,9 +79,11 @@ __all__ = [
     "TurnStream",
     "TurnTimeout",
     "UnknownProviderError",
+    "UsageLimit",
     "UsageLimitError",
     "UsageStats",
     "__version__",
+    "detect_limit",
     "event_json_schema",
     "get_provider_order",
     "list_sessions",

@@ -50,7 +50,8 @@ class Agent:
     Keyword options besides the documented parameters: ``cwd``, ``env`` (extra environment for the CLI),
     ``models`` (a model per provider), ``auto_wait``, ``max_wait`` and ``wait_buffer`` (seconds),
     ``timeout``, ``idle_timeout``, ``first_output_timeout``, ``stop_grace`` (seconds), ``extra_args``
-    (extra CLI flags for the first provider), ``on_missing`` ("raise" or "fresh", for resumes).
+    (extra CLI flags for the first provider), ``on_missing`` ("raise" or "fresh", for resumes),
+    ``wait_output`` (a ``str -> None`` writer for limit-wait progress lines instead of stderr).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class Agent:
         {
             "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
             "first_output_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper", "model_for_all",
+            "wait_output",
         }
     )  # fmt: skip
 
@@ -372,5 +374,9 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
     except ImportError:  # pragma: no cover
         return
     setup.limit_waiter = LimitWaitPolicy.from_options(
-        max_wait=o.get("max_wait"), buffer=o.get("wait_buffer"), clock=o.get("clock"), sleeper=o.get("sleeper")
+        max_wait=o.get("max_wait"),
+        buffer=o.get("wait_buffer"),
+        clock=o.get("clock"),
+        sleeper=o.get("sleeper"),
+        out=o.get("wait_output"),
     )

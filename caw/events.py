@@ -205,6 +205,8 @@ def event_summary(ev: Event) -> str:
     if isinstance(ev, ErrorEvent):
         return f"{p}error ({ev.kind}): {_clip(ev.message)}"
     if isinstance(ev, LimitWaitEvent):
+        if ev.message:
+            return f"{p}{ev.message}"
         return f"{p}waiting for the {ev.kind} limit to reset; continuing at {ev.wake_at.isoformat()}"
     return f"{p}{ev.type}"
 

@@ -45,6 +45,9 @@ class LimitWaiter(Protocol):
 
     def wait(self, error: UsageLimitError, *, cancel: threading.Event, handle: str | None) -> Iterator[Event]: ...
 
+    def reset(self) -> None:
+        """The limit is over (a retry got through): the next limit starts a fresh schedule."""
+
 
 class _FifoLock:
     """A lock granted in the order tickets were taken (overlapping ``send_async`` calls run in order)."""
@@ -354,6 +357,7 @@ class Session:
                 self._setup.on_limit(again)
                 exc = again
                 continue
+            waiter.reset()
             self.trajectory.pending_message = None
             self._persist()
             return turn

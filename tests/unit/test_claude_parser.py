@@ -16,7 +16,7 @@ from caw.events import (
 from caw.models import TextBlock, ThinkingBlock, ToolGroup, ToolUse
 from caw.providers.base import RunConfig, TurnRequest
 from caw.providers.claude import ClaudeParser, ClaudeProvider
-from tests.unit.parse_helpers import replay, replay_fixture
+from tests.unit.parse_helpers import fixture_meta, replay, replay_fixture
 
 
 def fatal(events: list) -> ErrorEvent | None:  # type: ignore[type-arg]
@@ -83,7 +83,8 @@ def test_rate_limit_event_carries_the_reset_epoch() -> None:
     events, _ = replay_fixture(ClaudeParser(), "claude", "rate_limited")
     [limit] = [e for e in events if isinstance(e, RateLimitEvent)]
     assert limit.status == "rejected" and limit.kind == "session"
-    assert limit.resets_at == datetime.fromtimestamp(1795320000, tz=timezone.utc)
+    meta = fixture_meta("claude", "rate_limited")
+    assert limit.resets_at == datetime.fromtimestamp(meta["params"]["reset_epoch"], tz=timezone.utc)
     err = fatal(events)
     assert err is not None and err.kind == "rate_limit" and err.status == 429
 

@@ -1,0 +1,237 @@
+"""Provider health: is the CLI installed, which version, is there any sign of a login, is it cooling down.
+
+``check_health(name)`` answers from the local machine only: the binary on PATH (``Provider.locate``), its
+``--version`` (cached), credential *signals* and caw's cooldown memory. A signal says where a login
+would come from ("env ANTHROPIC_API_KEY", "file ~/.codex/auth.json"): environment variables are checked
+for presence and credential files for existence; caw never reads, prints or stores a secret.
+
+``live=True`` also runs one minimal turn through the real machinery (the same code path as
+``Agent.completion``) and reports whether the provider answers, is rate-limited, or rejects the login.
+That spends one tiny request, so it is never the default.
+
+    >>> from caw.health import check_all
+    >>> for h in check_all():                       # doctest: +SKIP
+    ...     print(h.summary())
+    claude: ok — 2.1.197 (Claude Code) at /usr/local/bin/claude; credential: env ANTHROPIC_API_KEY
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, computed_field
+
+from caw.cooldown import CooldownStore
+from caw.fallback import normalize_order, resolve_order
+from caw.providers import available_names, get_provider
+from caw.providers.base import RunConfig
+
+LiveStatus = Literal["answers", "rate_limited", "auth_error", "error", "not_installed"]
+
+#: what the live probe asks: one word back, no tools, so it costs as little as a turn can
+PROBE_PROMPT = "Reply with the single word: ok"
+PROBE_TIMEOUT = 60.0
+
+
+class ProviderHealth(BaseModel):
+    """What caw knows about one provider (see ``check_health``)."""
+
+    provider: str
+    installed: bool
+    binary: str | None = None
+    version: str | None = None
+    #: where a login would come from, e.g. "env ANTHROPIC_API_KEY" or "file ~/.claude/.credentials.json"
+    credential: str | None = None
+    #: a remembered usage limit (cooldown memory) that has not reset yet
+    cooldown_until: datetime | None = None
+    #: with ``live=True``: what the probe turn found
+    live: LiveStatus | None = None
+    #: one line: the reset time, the error message, or what the provider replied
+    live_detail: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ok(self) -> bool:
+        """Installed, and (when probed) answering."""
+        return self.installed and (self.live is None or self.live == "answers")
+
+    def summary(self) -> str:
+        """One line for a terminal or a CI log."""
+        if not self.installed:
+            return f"{self.provider}: not installed"
+        parts = [f"{self.version or 'unknown version'} at {self.binary}"]
+        parts.append(f"credential: {self.credential or 'none found'}")
+        if self.cooldown_until is not None:
+            parts.append(f"usage limit until {self.cooldown_until.isoformat(timespec='minutes')}")
+        if self.live is not None:
+            parts.append(f"live: {self.live}" + (f" ({self.live_detail})" if self.live_detail else ""))
+        return f"{self.provider}: {'ok' if self.ok else 'NOT ok'} — " + "; ".join(parts)
+
+
+# ---- credential signals ------------------------------------------------------------------------------
+def _home(env: Mapping[str, str]) -> Path:
+    home = env.get("HOME")
+    return Path(home) if home else Path.home()
+
+
+def _shown(path: Path, env: Mapping[str, str]) -> str:
+    """``~/...`` for paths under HOME, so the signal reads the way users type it."""
+    try:
+        return "~/" + str(path.relative_to(_home(env)))
+    except ValueError:
+        return str(path)
+
+
+def _env_signal(env: Mapping[str, str], names: Iterable[str]) -> str | None:
+    for name in names:
+        if env.get(name, "").strip():
+            return f"env {name}"
+    return None
+
+
+def _file_signal(env: Mapping[str, str], path: Path) -> str | None:
+    # existence only: these files hold tokens, and caw never opens them
+    return f"file {_shown(path, env)}" if path.is_file() else None
+
+
+def _claude_credential(env: Mapping[str, str]) -> str | None:
+    config_home = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else _home(env) / ".claude"
+    return _env_signal(
+        env,
+        (
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "ANTHROPIC_API_KEY",
+            "ANTHROPIC_AUTH_TOKEN",
+            "CLAUDE_CODE_USE_BEDROCK",
+            "CLAUDE_CODE_USE_VERTEX",
+        ),
+    ) or _file_signal(env, config_home / ".credentials.json")
+
+
+def _codex_credential(env: Mapping[str, str]) -> str | None:
+    codex_home = Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else _home(env) / ".codex"
+    return _env_signal(env, ("CODEX_API_KEY", "OPENAI_API_KEY")) or _file_signal(env, codex_home / "auth.json")
+
+
+def _opencode_credential(env: Mapping[str, str]) -> str | None:
+    content = env.get("OPENCODE_CONFIG_CONTENT", "")
+    if content.strip():
+        try:
+            config = json.loads(content)
+        except ValueError:
+            config = None
+        # a configured provider block is how scripted setups give opencode a model and a key
+        if isinstance(config, dict) and config.get("provider"):
+            return "config provider in OPENCODE_CONFIG_CONTENT"
+    data_home = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else _home(env) / ".local" / "share"
+    return _file_signal(env, data_home / "opencode" / "auth.json") or _env_signal(
+        env, ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY")
+    )
+
+
+_CREDENTIAL_SIGNALS: dict[str, Callable[[Mapping[str, str]], str | None]] = {
+    "claude": _claude_credential,
+    "codex": _codex_credential,
+    "opencode": _opencode_credential,
+}
+
+
+def credential_signal(provider: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Where ``provider``'s CLI would find a login, or None when there is no sign of one.
+
+    >>> credential_signal("claude", {"ANTHROPIC_API_KEY": "sk-ant-test", "HOME": "/nonexistent"})
+    'env ANTHROPIC_API_KEY'
+    """
+    probe = _CREDENTIAL_SIGNALS.get(provider)
+    return probe(os.environ if env is None else env) if probe else None
+
+
+# ---- health ------------------------------------------------------------------------------------------
+def _cooldown_until(provider: str, env: Mapping[str, str]) -> datetime | None:
+    data_dir = env.get("CAW_DATA_DIR")
+    store = CooldownStore(Path(data_dir)) if data_dir else CooldownStore.default()
+    return store.until(provider)
+
+
+def check_health(
+    provider: str, *, live: bool = False, config: RunConfig | None = None, env: Mapping[str, str] | None = None
+) -> ProviderHealth:
+    """Health of one provider. Fast and free unless ``live=True`` (one minimal real turn).
+
+    ``env`` replaces ``os.environ`` for the lookups (PATH, HOME, config homes, credentials); ``config``
+    (as built by an Agent) adds its ``env`` on top and gives the live probe its model and working dir.
+
+    >>> check_health("claude").installed            # doctest: +SKIP
+    True
+    """
+    impl = get_provider(provider)
+    merged = {**(os.environ if env is None else env), **(config.env if config is not None else {})}
+    binary = impl.locate(merged)
+    health = ProviderHealth(
+        provider=impl.name,
+        installed=binary is not None,
+        binary=binary,
+        version=impl.version(binary, merged) if binary else None,
+        credential=credential_signal(impl.name, merged),
+        cooldown_until=_cooldown_until(impl.name, merged),
+    )
+    if live:
+        if binary is None:
+            health.live, health.live_detail = "not_installed", f"`{impl.binary_name}` not found on PATH"
+        else:
+            health.live, health.live_detail = _probe(impl.name, config, env)
+    return health
+
+
+def check_all(
+    order: Iterable[str] | None = None, *, live: bool = False, env: Mapping[str, str] | None = None
+) -> list[ProviderHealth]:
+    """Health of every known provider: the configured order first (``order`` or the Agent default), then the rest."""
+    first = normalize_order(list(order)) if order is not None else resolve_order(None, env)
+    names = list(first) + [n for n in available_names() if n not in first]
+    return [check_health(name, live=live, env=env) for name in names]
+
+
+def _probe(name: str, config: RunConfig | None, env: Mapping[str, str] | None) -> tuple[LiveStatus, str]:
+    """One minimal turn through ``Agent.completion``; the error class says what is wrong."""
+    # imported here: the agent layer sits above this module (and imports it lazily itself)
+    from caw.agent import Agent
+    from caw.errors import AuthenticationError, CawError, ProviderNotInstalled, UsageLimitError
+    from caw.models import ToolGroup
+
+    extra_env = {**(env or {}), **(config.env if config is not None else {})}
+    agent = Agent(
+        provider=name,
+        model=config.model if config is not None else None,
+        reasoning=config.reasoning if config is not None else None,
+        tools=ToolGroup.NONE,
+        auto_wait=False,
+        timeout=PROBE_TIMEOUT,
+        cwd=config.cwd if config is not None else None,
+        env=extra_env,
+    )
+    try:
+        traj = agent.completion(PROBE_PROMPT)
+    except UsageLimitError as exc:
+        when = f"resets at {exc.resets_at.isoformat(timespec='minutes')}" if exc.resets_at else "reset time unknown"
+        return "rate_limited", _one_line(f"{when}: {exc.detail}")
+    except AuthenticationError as exc:
+        return "auth_error", _one_line(exc.detail)
+    except ProviderNotInstalled as exc:
+        return "not_installed", _one_line(str(exc))
+    except CawError as exc:
+        return "error", _one_line(f"{type(exc).__name__}: {exc}")
+    return "answers", _one_line(f"replied {traj.result.strip()!r}")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+__all__ = ["PROBE_PROMPT", "ProviderHealth", "check_all", "check_health", "credential_signal"]
