@@ -187,7 +187,19 @@ def _tool_output(content: Any) -> str:
     return "" if content is None else json.dumps(content)
 
 
-def usage_from_result(usage: dict[str, Any], cost: Any) -> UsageStats:
+def usage_from_result(usage: dict[str, Any], cost: Any, model_usage: Any = None) -> UsageStats:
+    """The turn's usage. After the CLI's non-streaming fallback (a stream cut mid-way) ``result.usage`` is
+    all zeros while ``modelUsage`` (per model) still has the real numbers: use those then."""
+    tokens = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    if not any(usage.get(k) for k in tokens) and isinstance(model_usage, dict) and model_usage:
+        per_model = [m for m in model_usage.values() if isinstance(m, dict)]
+        return UsageStats(
+            input_tokens=sum(int(m.get("inputTokens") or 0) for m in per_model),
+            output_tokens=sum(int(m.get("outputTokens") or 0) for m in per_model),
+            cache_read_tokens=sum(int(m.get("cacheReadInputTokens") or 0) for m in per_model),
+            cache_write_tokens=sum(int(m.get("cacheCreationInputTokens") or 0) for m in per_model),
+            cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+        )
     return UsageStats(
         input_tokens=int(usage.get("input_tokens") or 0),
         output_tokens=int(usage.get("output_tokens") or 0),
@@ -304,7 +316,7 @@ class ClaudeParser(TurnParser):
         events: list[Event] = [
             UsageEvent(
                 provider=self.provider,
-                usage=usage_from_result(obj.get("usage") or {}, obj.get("total_cost_usd")),
+                usage=usage_from_result(obj.get("usage") or {}, obj.get("total_cost_usd"), obj.get("modelUsage")),
                 final=True,
             )
         ]

@@ -233,3 +233,29 @@ def test_mcp_config_file_is_private_and_removed() -> None:
     assert '"echo"' in open(path).read()
     inv.cleanup()
     assert not os.path.exists(path)
+
+
+def test_usage_after_non_streaming_fallback_comes_from_model_usage() -> None:
+    """A stream cut mid-way makes claude retry without streaming; result.usage is then all zeros."""
+    _, turn = replay_fixture(ClaudeParser(), "claude", "midstream_drop")
+    assert turn.status != "failed"
+    assert turn.usage.input_tokens > 0 and turn.usage.output_tokens > 0
+    assert turn.usage.cost_usd and turn.usage.cost_usd > 0
+
+
+def test_oauth_401_not_logged_in_is_auth() -> None:
+    lines = [
+        '{"type":"assistant","message":{"model":"<synthetic>","content":[{"type":"text","text":"Not logged in'
+        ' · Please run /login"}]},"error":"authentication_failed"}',
+        '{"type":"result","subtype":"success","is_error":true,"api_error_status":401,'
+        '"result":"Not logged in · Please run /login","usage":{}}',
+    ]
+    events, _ = replay(ClaudeParser(), lines, exit_code=1)
+    err = fatal(events)
+    assert err is not None and err.kind == "auth"
+
+
+def test_connection_lost_after_fallback_is_a_server_error() -> None:
+    events, _ = replay_fixture(ClaudeParser(), "claude", "midstream_drop_fatal")
+    err = fatal(events)
+    assert err is not None and err.kind == "server" and err.status is None
