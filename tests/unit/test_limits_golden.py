@@ -1,0 +1,179 @@
+"""Golden corpus for caw.limits: real-world-shaped limit messages of claude, codex and opencode.
+
+Each line of tests/fixtures/limits/golden.jsonl is one message with the ``now`` and ``tz`` it
+is read at and the expected reading (or null for texts that are not about a limit). When a
+CLI changes its wording, add the new text here first, then teach the parser.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pydantic
+import pytest
+
+import caw.limits
+from caw.limits import UsageLimit, detect_limit, reset_from_epoch
+
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "limits" / "golden.jsonl"
+UTC = timezone.utc
+
+
+def _load() -> list[dict[str, Any]]:
+    with GOLDEN.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+CASES = _load()
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _reading(found: UsageLimit | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    resets_at = found.resets_at.isoformat().replace("+00:00", "Z") if found.resets_at else None
+    return {"resets_at": resets_at, "waitable": found.waitable, "kind": found.kind, "provider": found.provider}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["id"]) for c in CASES])
+def test_golden_message(case: dict[str, Any]) -> None:
+    found = detect_limit(case["text"], now=_instant(case["now"]), tz=case["tz"])
+    assert _reading(found) == case["expect"]
+    if found is not None:
+        assert found.message == case["text"]
+        if found.resets_at is not None:
+            assert found.resets_at.utcoffset() == timedelta(0)
+
+
+def test_corpus_covers_every_provider_kind_and_negatives() -> None:
+    expectations = [c["expect"] for c in CASES]
+    positives = [e for e in expectations if e is not None]
+    assert len(CASES) >= 70
+    assert len(expectations) - len(positives) >= 10
+    assert set(Counter(e["kind"] for e in positives)) == {"session", "weekly", "usage", "rate", "credits"}
+    assert {"claude", "codex", "opencode"} <= {e["provider"] for e in positives}
+    assert len({c["id"] for c in CASES}) == len(CASES), "ids must be unique: they name the tests"
+
+
+def test_money_is_never_waitable() -> None:
+    """A money problem is not waitable even when the text also prints a time (the time is kept, for people)."""
+    for case in CASES:
+        expect = case["expect"]
+        if expect is not None and expect["kind"] == "credits":
+            assert expect["waitable"] is False, case["id"]
+
+
+# ----------------------------------------------------------------- API details
+
+
+def test_docstring_examples_hold() -> None:
+    result = doctest.testmod(caw.limits)
+    assert result.attempted >= 8 and result.failed == 0
+
+
+def test_naive_now_is_utc() -> None:
+    text = "You've hit your session limit · resets 4am (UTC)"
+    naive = detect_limit(text, now=datetime(2026, 11, 22, 1, 0))
+    aware = detect_limit(text, now=datetime(2026, 11, 22, 1, 0, tzinfo=UTC))
+    assert naive is not None and aware is not None
+    assert naive.resets_at == aware.resets_at == datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
+
+
+def test_now_defaults_to_the_current_time() -> None:
+    found = detect_limit("Free usage exceeded, subscribe to Go [retrying in 2h]")
+    assert found is not None and found.resets_at is not None
+    expected = datetime.now(UTC) + timedelta(hours=2)
+    assert abs(found.resets_at - expected) < timedelta(seconds=30)
+
+
+def test_default_zone_follows_tz_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2026, 5, 5, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    found = detect_limit("You've hit your session limit · resets 3pm", now=now)
+    assert found is not None and found.resets_at == datetime(2026, 5, 5, 6, 0, tzinfo=UTC)
+    monkeypatch.setenv("TZ", ":Europe/Berlin")  # glibc's "file" spelling
+    found = detect_limit("You've hit your session limit · resets 3pm", now=now)
+    assert found is not None and found.resets_at == datetime(2026, 5, 5, 13, 0, tzinfo=UTC)
+
+
+def test_unknown_tz_name_falls_back_to_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    now = datetime(2026, 5, 5, 0, 0, tzinfo=UTC)
+    found = detect_limit("You've hit your session limit · resets 3pm", now=now, tz="Nowhere/Atlantis")
+    assert found is not None and found.resets_at == datetime(2026, 5, 5, 9, 30, tzinfo=UTC)
+
+
+def test_tz_accepts_a_tzinfo_object() -> None:
+    now = datetime(2026, 5, 5, 0, 0, tzinfo=UTC)
+    found = detect_limit("You've hit your session limit · resets 3pm", now=now, tz=ZoneInfo("America/Sao_Paulo"))
+    assert found is not None and found.resets_at == datetime(2026, 5, 5, 18, 0, tzinfo=UTC)
+
+
+def test_time_equal_to_now_minute_is_now_not_tomorrow() -> None:
+    now = datetime(2026, 5, 5, 15, 0, 42, tzinfo=UTC)
+    found = detect_limit("You've hit your session limit · resets 3pm (UTC)", now=now)
+    assert found is not None and found.resets_at == datetime(2026, 5, 5, 15, 0, tzinfo=UTC)
+    later = detect_limit("You've hit your session limit · resets 3pm (UTC)", now=now + timedelta(minutes=1))
+    assert later is not None and later.resets_at == datetime(2026, 5, 6, 15, 0, tzinfo=UTC)
+
+
+def test_feb_29_without_year_is_the_next_leap_day() -> None:
+    found = detect_limit(
+        "You've hit your weekly limit · resets Feb 29, 5pm (UTC)", now=datetime(2026, 3, 1, tzinfo=UTC)
+    )
+    assert found is not None and found.resets_at == datetime(2028, 2, 29, 17, 0, tzinfo=UTC)
+
+
+def test_impossible_dates_and_times_give_no_reset_but_still_a_limit() -> None:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    for text in (
+        "You've hit your weekly limit · resets Feb 30, 5pm (UTC)",
+        "You've hit your session limit · resets 13pm",
+        "You've hit your usage limit. Try again at 25:61.",
+    ):
+        found = detect_limit(text, now=now, tz="UTC")
+        assert found is not None and found.resets_at is None and found.waitable, text
+
+
+def test_empty_and_blank_text_is_not_a_limit() -> None:
+    assert detect_limit("") is None
+    assert detect_limit(" \n\t ") is None
+
+
+def test_ansi_colours_are_ignored() -> None:
+    text = "\x1b[31m■ You've hit your usage limit.\x1b[0m Try again at \x1b[1m2:01 AM\x1b[0m."
+    found = detect_limit(text, now=datetime(2026, 11, 22, 0, 30, tzinfo=UTC), tz="UTC")
+    assert found is not None and found.resets_at == datetime(2026, 11, 22, 2, 1, tzinfo=UTC)
+    assert found.message == text
+
+
+def test_reset_from_epoch() -> None:
+    assert reset_from_epoch(1795315950) == datetime(2026, 11, 22, 2, 52, 30, tzinfo=UTC)
+    assert reset_from_epoch("1795315950") == datetime(2026, 11, 22, 2, 52, 30, tzinfo=UTC)
+    assert reset_from_epoch(1795315950.5) == datetime(2026, 11, 22, 2, 52, 30, 500000, tzinfo=UTC)
+    assert reset_from_epoch(1795315950123) == datetime(2026, 11, 22, 2, 52, 30, 123000, tzinfo=UTC)
+    for garbage in ("", "soon", "nan", "inf", "-5", "1e400", 10**400, float("nan"), True, "12:30"):
+        assert reset_from_epoch(garbage) is None, garbage
+
+
+def test_usage_limit_is_frozen_and_validated() -> None:
+    limit = UsageLimit(message="m", resets_at=datetime(2026, 1, 1, 9, 0), waitable=True, kind="rate")
+    assert limit.resets_at == datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    with pytest.raises(pydantic.ValidationError):
+        limit.kind = "session"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError):
+        UsageLimit(message="m", resets_at=None, waitable=True, kind="monthly")
+    tokyo = UsageLimit(
+        message="m", resets_at=datetime(2026, 1, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo")), waitable=True, kind="usage"
+    )
+    assert tokyo.resets_at == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    assert tokyo.resets_at is not None and tokyo.resets_at.tzinfo is UTC
