@@ -293,7 +293,6 @@ class Session:
                 errors.append(exc)
                 if isinstance(exc, UsageLimitError):
                     limited.append((cand, exc))
-                self._log("warn", f"{name} skipped ({reason}): {exc}")
                 if last:
                     break
                 continue

@@ -115,10 +115,8 @@ def test_exit_0_prints_the_answer_and_writes_github_files(job: Job) -> None:
 def test_exit_2_usage_error_sends_nothing(job: Job) -> None:
     r = job.caw("run", "--max-wait", "forever", "hello")
     assert r.returncode == 2
-    assert _error_lines(r.stderr) == [
-        "caw: error: --max-wait 'forever': not a duration: 'forever' (use e.g. 6h, 90m, 45s, 1h30m or seconds) "
-        "— use e.g. 30s, 10m, 6h or 1h30m"
-    ]
+    (line,) = _error_lines(r.stderr)
+    assert line.startswith("caw: error: --max-wait 'forever'") and " — use e.g. 30s, 10m, 6h or 1h30m" in line
     assert job.server.model_requests == []
 
 

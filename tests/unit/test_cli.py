@@ -1,0 +1,847 @@
+"""The `caw` command with typer's CliRunner: argument parsing, output modes, the exit-code contract.
+
+`caw.Agent` is replaced by a scripted fake whose session yields events and then returns a turn or raises
+an error, so no process is started and nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import caw
+from caw import ci, cli
+from caw.cli import ExitCode, Failure, app, failure_for, parse_tools
+from caw.errors import (
+    AllProvidersFailed,
+    AuthenticationError,
+    ConfigurationError,
+    ContextOverflowError,
+    ConversationNotFound,
+    IdleTimeout,
+    InvalidResumeHandle,
+    ProviderCrashed,
+    ProviderNotInstalled,
+    TurnCancelled,
+    TurnFailed,
+    TurnTimeout,
+    UsageLimitError,
+)
+from caw.events import (
+    EVENT_ADAPTER,
+    ErrorEvent,
+    Event,
+    LimitWaitEvent,
+    ResultEvent,
+    SessionStarted,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    UsageEvent,
+    event_json_schema,
+)
+from caw.models import Attempt, TextBlock, ToolGroup, ToolUse, Trajectory, Turn, UsageStats
+from caw.render import LiveView, Outcome, render_trajectory, steps
+from caw.session import TurnStream
+from caw.store import SessionStore
+
+HANDLE = "caw1_TESTHANDLE"
+RESET = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)
+
+
+# ---- the scripted fake ----------------------------------------------------------------------------------
+@dataclass
+class Script:
+    """What the fake session does: yield ``events``, then raise ``error`` or return a turn with ``result``."""
+
+    events: list[Event] = field(default_factory=list)
+    result: str = "the answer"
+    error: BaseException | None = None
+    status: str = "completed"
+    agent_error: BaseException | None = None  # raised by Agent(...)
+    resume_error: BaseException | None = None  # raised by resume_session(...)
+    pending: str | None = None
+    handle: str | None = HANDLE
+    on_event: Any = None  # called after the first event (used to send a signal mid-turn)
+    # recorded
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    traj_paths: list[Any] = field(default_factory=list)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    ended: int = 0
+
+
+class FakeSession:
+    def __init__(self, script: Script, trajectory: Trajectory) -> None:
+        self.script = script
+        self.trajectory = trajectory
+        self.trajectory.pending_message = script.pending
+        self.provider = "claude"
+
+    @property
+    def resume_handle(self) -> str:
+        if self.script.handle is None:
+            raise caw.SessionStateError("no resume handle yet")
+        return self.script.handle
+
+    def stream(self, prompt: str) -> TurnStream:
+        self.script.prompts.append(prompt)
+        return TurnStream(self._events(prompt))
+
+    def _events(self, prompt: str) -> Generator[Event, None, Turn]:
+        s = self.script
+        turn = Turn(input=prompt, provider="claude", model="sonnet", duration_ms=1500, status="running")
+        for i, ev in enumerate(s.events):
+            yield ev
+            if i == 0 and s.on_event is not None:
+                s.on_event(self)
+        if s.error is not None:
+            if isinstance(s.error, caw.ProviderError | caw.CawTimeoutError | TurnCancelled):
+                s.error.turn = turn  # type: ignore[union-attr]
+            raise s.error
+        turn.output = [TextBlock(text=s.result)]
+        turn.usage = UsageStats(input_tokens=100, output_tokens=20, cost_usd=0.0123)
+        turn.status = s.status  # type: ignore[assignment]
+        self.trajectory.turns.append(turn)
+        self.trajectory.agent = "claude"
+        self.trajectory.resume_handle = s.handle
+        return turn
+
+    def cancel(self) -> None:
+        self.script.cancelled.set()
+
+    def end(self) -> Trajectory:
+        self.script.ended += 1
+        return self.trajectory
+
+
+class FakeAgent:
+    script: Script
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.script.agent_kwargs = kwargs
+        if self.script.agent_error is not None:
+            raise self.script.agent_error
+        order = kwargs.get("provider") or "claude"
+        self.order = tuple(order.split(","))
+
+    def start_session(self, traj_path: Any = None) -> FakeSession:
+        self.script.traj_paths.append(traj_path)
+        return FakeSession(self.script, Trajectory(session_id="s1"))
+
+    def resume_session(self, handle: str, traj_path: Any = None) -> FakeSession:
+        self.script.resumed.append(handle)
+        if self.script.resume_error is not None:
+            raise self.script.resume_error
+        return FakeSession(self.script, Trajectory(session_id="s1", agent="claude"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CAW_PROVIDER", "CAW_MODEL", "CAW_EFFORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> Script:
+    s = Script(events=[SessionStarted(provider="claude", session_id="k1"), TextEvent(provider="claude", text="hi")])
+    fake = type("BoundFakeAgent", (FakeAgent,), {"script": s})
+    monkeypatch.setattr(caw, "Agent", fake)
+    return s
+
+
+@pytest.fixture
+def ended(monkeypatch: pytest.MonkeyPatch) -> list[Trajectory]:
+    """The trajectories of the sessions the CLI ended, in order."""
+    seen: list[Trajectory] = []
+    original = FakeSession.end
+
+    def end(self: FakeSession) -> Trajectory:
+        seen.append(self.trajectory)
+        return original(self)
+
+    monkeypatch.setattr(FakeSession, "end", end)
+    return seen
+
+
+def invoke(*args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+# ---- prompts and options --------------------------------------------------------------------------------
+def test_run_prints_result_on_stdout_and_resume_handle_on_stderr(script: Script) -> None:
+    r = invoke("run", "hello")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "the answer\n"
+    assert f"caw: resume with: caw resume {HANDLE}" in r.stderr
+    assert script.prompts == ["hello"]
+    assert script.ended == 1
+
+
+def test_prompt_starting_with_dash_after_double_dash(script: Script) -> None:
+    r = invoke("run", "--", "--help me")
+    assert r.exit_code == 0, r.stderr
+    assert script.prompts == ["--help me"]
+
+
+def test_dash_reads_the_prompt_from_stdin(script: Script) -> None:
+    r = invoke("run", "-", input="-- from stdin\nsecond line\n")
+    assert r.exit_code == 0, r.stderr
+    assert script.prompts == ["-- from stdin\nsecond line\n"]
+
+
+def test_file_prompt_of_one_megabyte_arrives_verbatim(script: Script, tmp_path: Path) -> None:
+    text = "-x ünïcode\n" + ("0123456789abcdef" * 65536)
+    path = tmp_path / "prompt.txt"
+    path.write_text(text, encoding="utf-8")
+    r = invoke("run", "--file", str(path))
+    assert r.exit_code == 0, r.stderr
+    assert script.prompts == [text]
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "needle"),
+    [
+        (["run"], None, "no prompt given"),
+        (["run", "   "], None, "the prompt is empty"),
+        (["run", "-"], "", "the prompt is empty"),
+        (["run", "x", "--file", "f.txt"], None, "either as an argument or with --file"),
+        (["run", "--file", "/nonexistent/prompt.txt"], None, "cannot read --file"),
+        (["run", "x", "--json", "--quiet"], None, "exclude each other"),
+        (["run", "x", "--no-wait", "--max-wait", "1h"], None, "exclude each other"),
+        (["run", "x", "--tools", "reader,bogus"], None, "unknown tool group 'bogus'"),
+        (["run", "x", "--max-wait", "soon"], None, "--max-wait 'soon'"),
+        (["run", "x", "--timeout", "-5"], None, "--timeout"),
+        (["run", "x", "--cwd", "/nonexistent/dir"], None, "no such directory"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(script: Script, argv: list[str], stdin: str | None, needle: str) -> None:
+    r = invoke(*argv, input=stdin)
+    assert r.exit_code == ExitCode.USAGE
+    assert needle in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("caw: error: ")]
+    assert len(lines) == 1 and " — " in lines[0]
+    assert "Traceback" not in r.stderr
+    assert script.prompts == []
+
+
+def test_unknown_flag_is_a_usage_error() -> None:
+    r = invoke("run", "--bogus", "x")
+    assert r.exit_code == 2
+    assert "--bogus" in r.stderr
+
+
+def test_options_reach_the_agent(script: Script, tmp_path: Path) -> None:
+    r = invoke(
+        "run", "x", "--provider", "claude,codex", "--model", "sonnet", "--effort", "high", "--tools", "all,-web",
+        "--system-prompt", "be brief", "--cwd", str(tmp_path), "--data-dir", str(tmp_path / "d"),
+        "--max-wait", "1h30m", "--timeout", "2m", "--idle-timeout", "45", "--save", str(tmp_path / "t.json"),
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    kw = script.agent_kwargs
+    assert kw["provider"] == "claude,codex"
+    assert kw["model"] == "sonnet" and kw["reasoning"] == "high" and kw["system_prompt"] == "be brief"
+    assert kw["tools"] == ToolGroup.ALL - ToolGroup.WEB
+    assert kw["cwd"] == str(tmp_path.resolve())
+    assert kw["data_dir"] == tmp_path / "d"
+    assert kw["max_wait"] == 5400.0 and kw["auto_wait"] is True
+    assert kw["timeout"] == 120.0 and kw["idle_timeout"] == 45.0
+    assert script.traj_paths == [tmp_path / "t.json"]
+
+
+def test_no_wait_turns_auto_wait_off_and_data_dir_defaults_to_caw_data_dir(script: Script, tmp_path: Path) -> None:
+    r = invoke("run", "x", "--no-wait")
+    assert r.exit_code == 0, r.stderr
+    assert script.agent_kwargs["auto_wait"] is False
+    assert script.agent_kwargs["data_dir"] == tmp_path / "data"
+    assert "max_wait" not in script.agent_kwargs and "tools" not in script.agent_kwargs
+
+
+def test_parse_tools() -> None:
+    assert parse_tools("reader,writer") == ToolGroup.READER | ToolGroup.WRITER
+    assert parse_tools("NO_INTERACTION") == ToolGroup.NO_INTERACTION
+    assert parse_tools("none") == ToolGroup.NONE
+    assert parse_tools("all,-interaction") == ToolGroup.NO_INTERACTION
+    with pytest.raises(cli.UsageProblem):
+        parse_tools("readers")
+
+
+# ---- output modes ---------------------------------------------------------------------------------------
+def test_quiet_prints_only_the_result(script: Script) -> None:
+    r = invoke("run", "x", "--quiet")
+    assert r.exit_code == 0
+    assert r.stdout == "the answer\n"
+    assert r.stderr == ""
+
+
+def test_plain_mode_prints_progress_on_stderr(script: Script) -> None:
+    script.events.insert(1, ToolCallEvent(provider="claude", id="t1", name="Bash", arguments={"command": "ls"}))
+    r = invoke("run", "x")
+    assert r.exit_code == 0
+    assert "caw: [claude] tool call Bash" in r.stderr
+    assert "caw: done: claude · sonnet · 100 in · 20 out · $0.0123 · 1.5s" in r.stderr
+    assert "tool call" not in r.stdout
+
+
+def test_json_prints_the_trajectory_with_resume_handle(script: Script) -> None:
+    r = invoke("run", "x", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["resume_handle"] == HANDLE and doc["exit_code"] == 0 and doc["error"] is None
+    assert doc["result"] == "the answer" and doc["turns"][0]["input"] == "x"
+    jsonschema.validate(doc, Trajectory.model_json_schema(mode="serialization"))
+    assert Trajectory.from_dict(doc).turns[0].result == "the answer"
+
+
+def test_json_on_failure_still_prints_a_document(script: Script) -> None:
+    script.error = AuthenticationError("claude", "Invalid API key", status=401)
+    r = invoke("run", "x", "--json")
+    assert r.exit_code == ExitCode.AUTH
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == 4 and "could not authenticate" in doc["error"]
+
+
+def test_jsonl_lines_validate_against_the_event_schema(script: Script) -> None:
+    script.events += [
+        ToolCallEvent(provider="claude", id="t1", name="Bash", arguments={"command": "ls"}),
+        ToolResultEvent(provider="claude", id="t1", output="a\nb"),
+        UsageEvent(provider="claude", usage=UsageStats(input_tokens=5), final=True),
+        ResultEvent(provider="claude", text="the answer"),
+    ]
+    r = invoke("run", "x", "--jsonl")
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert [EVENT_ADAPTER.validate_json(ln).type for ln in lines] == [
+        "session_started", "text", "tool_call", "tool_result", "usage", "result",
+    ]  # fmt: skip
+    validator = jsonschema.Draft202012Validator(event_json_schema())
+    for ln in lines:
+        validator.validate(json.loads(ln))
+
+
+def test_jsonl_failure_ends_with_a_fatal_error_event(script: Script) -> None:
+    script.agent_error = ProviderNotInstalled("claude", "claude")
+    r = invoke("run", "x", "--jsonl")
+    assert r.exit_code == ExitCode.NO_PROVIDER
+    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-1])
+    assert isinstance(last, ErrorEvent) and last.fatal and last.kind == "cli"
+    assert "not installed" in last.message
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (UsageLimitError("claude", "credit balance is too low", waitable=False), "billing"),
+        (UsageLimitError("claude", "session limit", resets_at=RESET), "rate_limit"),
+        (AuthenticationError("claude", "401"), "auth"),
+        (TurnTimeout("t", provider="claude"), "unknown"),
+    ],
+)
+def test_jsonl_closing_error_event_names_the_class(script: Script, error: BaseException, kind: str) -> None:
+    script.error = error
+    r = invoke("run", "x", "--jsonl")
+    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-1])
+    assert isinstance(last, ErrorEvent) and last.kind == kind and last.provider == "claude"
+
+
+def test_a_turn_that_did_not_complete_is_never_exit_0(script: Script) -> None:
+    script.status = "rate_limited"
+    r = invoke("run", "x")
+    assert r.exit_code == ExitCode.TURN_FAILED
+    assert r.stdout == ""
+    assert "ended as rate_limited" in r.stderr
+
+
+# ---- the exit-code contract -----------------------------------------------------------------------------
+def _limit(**kw: Any) -> UsageLimitError:
+    return UsageLimitError("claude", "You've hit your session limit", resets_at=RESET, kind="session", **kw)
+
+
+def _all(*errors: Exception, attempts: list[Attempt] | None = None) -> AllProvidersFailed:
+    recorded = attempts if attempts is not None else [
+        Attempt(provider=getattr(e, "provider", "x"), reason="error", error=str(e)) for e in errors
+    ]  # fmt: skip
+    return AllProvidersFailed("no provider could answer", list(errors), recorded)
+
+
+_CASES: list[tuple[str, BaseException, int]] = [
+    ("turn failed", TurnFailed("claude", "API Error: 500", kind="server", status=500), 1),
+    ("context overflow", ContextOverflowError("claude", "prompt is too long"), 1),
+    ("conversation gone", ConversationNotFound("claude", "No conversation found"), 1),
+    ("crash on the first turn", ProviderCrashed("claude", "exit 1"), 3),
+    ("not installed", ProviderNotInstalled("codex", "codex"), 3),
+    ("auth", AuthenticationError("claude", "Invalid API key", status=401), 4),
+    ("limit", _limit(resume_handle=HANDLE), 75),
+    ("money", UsageLimitError("claude", "credit balance is too low", waitable=False, kind="credits"), 4),
+    ("total timeout", TurnTimeout("claude did not finish within 3s", provider="claude", seconds=3), 124),
+    ("idle timeout", IdleTimeout("claude printed nothing for 5s", provider="claude", seconds=5), 124),
+    ("cancelled", TurnCancelled(), 130),
+    ("ctrl-c", KeyboardInterrupt(), 130),
+    ("bug", RuntimeError("boom"), 1),
+    ("all limited", _all(_limit(), UsageLimitError("codex", "usage limit", resets_at=RESET + timedelta(hours=1))), 75),
+    ("limited or missing", _all(_limit(), ProviderNotInstalled("codex", "codex")), 75),
+    ("auth and missing", _all(AuthenticationError("claude", "401"), ProviderNotInstalled("codex", "codex")), 4),
+    ("auth and limit", _all(AuthenticationError("claude", "401"), _limit()), 4),
+    ("all missing", _all(ProviderNotInstalled("claude", "claude"), ProviderNotInstalled("codex", "codex")), 3),
+    ("crashed and missing", _all(ProviderCrashed("claude", "exit 1"), ProviderNotInstalled("codex", "codex")), 3),
+    ("all timed out", _all(TurnTimeout("t", provider="claude"), TurnTimeout("t", provider="codex")), 124),
+    ("cooldown only", _all(attempts=[Attempt(provider="claude", reason="cooldown", error="until 17:00")]), 75),
+]
+
+
+@pytest.mark.parametrize(("name", "error", "code"), _CASES, ids=[c[0] for c in _CASES])
+def test_exit_code_of_each_failure(script: Script, name: str, error: BaseException, code: int) -> None:
+    script.error = error
+    r = invoke("run", "x")
+    assert r.exit_code == code, r.stderr
+    assert r.stdout == ""
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("caw: error: ")]
+    assert len(errors) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "caw: resume with:" not in r.stderr  # the error line says how to resume, once
+
+
+def test_configuration_error_from_the_agent_is_a_usage_error(script: Script) -> None:
+    script.agent_error = ConfigurationError("unknown provider 'claud'")
+    r = invoke("run", "x", "--provider", "claud")
+    assert r.exit_code == ExitCode.USAGE
+    assert "caw: error: unknown provider 'claud'" in r.stderr
+
+
+def test_crash_after_the_first_turn_is_a_turn_failure(script: Script) -> None:
+    script.error = ProviderCrashed("claude", "exit 1")
+    r = invoke("resume", HANDLE, "again")
+    assert r.exit_code == ExitCode.TURN_FAILED
+
+
+def test_limit_message_says_when_it_resets_and_how_to_resume(script: Script) -> None:
+    script.error = _limit(resume_handle="caw1_FROMERROR")
+    r = invoke("run", "x", "--no-wait")
+    assert r.exit_code == ExitCode.RATE_LIMITED
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("caw: error: claude hit its session usage limit")
+    assert "17:00 UTC" in line
+    assert "caw resume caw1_FROMERROR" in line
+
+
+@pytest.mark.parametrize(
+    ("error", "needle"),
+    [
+        (ProviderNotInstalled("claude", "claude"), "npm install -g @anthropic-ai/claude-code"),
+        (ProviderNotInstalled("codex", "codex"), "CAW_CODEX_BIN"),
+        (ProviderNotInstalled("opencode", "opencode"), "npm install -g opencode-ai"),
+        (AuthenticationError("claude", "401"), "claude /login"),
+        (AuthenticationError("codex", "401"), "codex login"),
+        (AuthenticationError("opencode", "401"), "opencode auth login"),
+        (TurnTimeout("claude did not finish", provider="claude"), "--timeout"),
+    ],
+)
+def test_error_lines_say_what_to_do(error: BaseException, needle: str) -> None:
+    assert needle in failure_for(error, handle=None).line
+
+
+def test_failure_line_is_one_line_whatever_the_cli_printed() -> None:
+    f = failure_for(TurnFailed("claude", "line one\nline two\r\n  three"))
+    assert "\n" not in f.line and "line one line two three" in f.line
+
+
+def test_all_failed_limit_reports_the_earliest_reset() -> None:
+    later = UsageLimitError("codex", "limit", resets_at=RESET + timedelta(hours=2))
+    f = failure_for(_all(later, _limit()))
+    assert f.code == ExitCode.RATE_LIMITED and f.resets_at == RESET
+
+
+def test_debug_adds_traceback_and_stderr_tail(script: Script) -> None:
+    script.error = ProviderCrashed("claude", "exit 1", stderr_tail="TypeError: oops in the CLI")
+    quiet = invoke("run", "x")
+    assert "Traceback" not in quiet.stderr and "oops in the CLI" not in quiet.stderr
+    loud = invoke("run", "x", "--debug")
+    assert "Traceback" in loud.stderr and "oops in the CLI" in loud.stderr
+    assert loud.exit_code == quiet.exit_code == ExitCode.NO_PROVIDER
+
+
+@pytest.mark.parametrize("error", [_limit(), TurnTimeout("t", provider="claude"), TurnCancelled()])
+def test_unanswered_message_stays_pending_for_caw_resume(
+    script: Script, ended: list[Trajectory], error: BaseException
+) -> None:
+    script.error = error
+    r = invoke("run", "the original request")
+    assert r.exit_code == failure_for(error).code
+    assert ended[0].pending_message == "the original request"
+
+
+def test_continuing_a_pending_message_that_hits_a_limit_again_keeps_the_original(
+    script: Script, ended: list[Trajectory]
+) -> None:
+    script.pending = "the original request"
+    script.error = _limit()
+    r = invoke("resume", HANDLE)
+    assert r.exit_code == 75
+    assert script.prompts == ["continue"]  # claude's continuation prompt was sent...
+    assert ended[0].pending_message == "the original request"  # ...but the original stays pending
+
+
+def test_answered_or_failed_turns_leave_nothing_pending(script: Script, ended: list[Trajectory]) -> None:
+    script.pending = "left by a limit"
+    ok = invoke("resume", HANDLE)
+    script.pending = None
+    script.error = AuthenticationError("claude", "401")
+    failed = invoke("run", "x")
+    assert ok.exit_code == 0 and failed.exit_code == 4
+    assert ended[0].pending_message is None  # the continued message was answered
+    assert ended[1].pending_message is None  # a login problem: nothing to continue
+
+
+def test_sigterm_mid_turn_cancels_the_session_and_exits_130(script: Script) -> None:
+    stray: list[int] = []  # signals that reached the test's own handler instead of caw's
+
+    def send_sigterm(session: FakeSession) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next bytecode of this thread
+        assert script.cancelled.wait(10), "the SIGTERM handler did not cancel the session"
+        session.script.error = TurnCancelled()
+
+    def not_caws(signum: int, frame: object) -> None:
+        stray.append(signum)
+
+    script.on_event = send_sigterm
+    original = signal.signal(signal.SIGTERM, not_caws)  # a regression must fail this test, not kill pytest
+    try:
+        r = invoke("run", "x")
+        assert signal.getsignal(signal.SIGTERM) is not_caws  # caw restored the handler it found
+    finally:
+        signal.signal(signal.SIGTERM, original)
+    assert stray == []
+    assert r.exit_code == ExitCode.INTERRUPTED, r.stderr
+    assert "caw: error: interrupted" in r.stderr and f"caw resume {HANDLE}" in r.stderr
+
+
+# ---- resume ---------------------------------------------------------------------------------------------
+def test_resume_sends_the_prompt_to_the_handles_conversation(script: Script) -> None:
+    r = invoke("resume", HANDLE, "and then?")
+    assert r.exit_code == 0, r.stderr
+    assert script.resumed == [HANDLE] and script.prompts == ["and then?"]
+
+
+def test_resume_without_prompt_continues_the_pending_message(script: Script) -> None:
+    script.pending = "the limited request"
+    r = invoke("resume", HANDLE)
+    assert r.exit_code == 0, r.stderr
+    # claude kept the limited message in its history: caw sends its continuation prompt instead
+    assert script.prompts == [caw.providers.get_provider("claude").continuation_prompt("the limited request")]
+
+
+def test_resume_without_prompt_or_pending_message_is_a_usage_error(script: Script) -> None:
+    r = invoke("resume", HANDLE)
+    assert r.exit_code == ExitCode.USAGE
+    assert "no unanswered message" in r.stderr
+
+
+def test_resume_with_invalid_handle_exits_2(script: Script) -> None:
+    script.resume_error = InvalidResumeHandle("the handle is truncated or was edited", why="corrupt")
+    r = invoke("resume", "caw1_garbage", "x")
+    assert r.exit_code == ExitCode.USAGE
+    assert "invalid resume handle: the handle is truncated" in r.stderr
+
+
+def test_run_resume_option_resumes(script: Script) -> None:
+    r = invoke("run", "--resume", HANDLE, "more")
+    assert r.exit_code == 0 and script.resumed == [HANDLE]
+
+
+# ---- GitHub Actions -------------------------------------------------------------------------------------
+def test_github_summary_and_outputs_on_success(script: Script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    r = invoke("run", "x")
+    assert r.exit_code == 0
+    text = summary.read_text()
+    assert "claude answered" in text and "the answer" in text and f"caw resume {HANDLE}" in text
+    assert "100 in · 20 out · $0.0123" in text
+    assert outputs.read_text().splitlines() == [
+        f"resume_handle={HANDLE}", "provider=claude", "session_id=s1", "exit_code=0",
+    ]  # fmt: skip
+
+
+def test_github_summary_on_a_limit_says_when_and_how_to_resume(
+    script: Script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    script.error = _limit(resume_handle=HANDLE)
+    r = invoke("run", "x", "--no-wait")
+    assert r.exit_code == 75
+    text = summary.read_text()
+    assert "exit 75" in text and "Limit resets" in text and "17:00 UTC" in text and f"caw resume {HANDLE}" in text
+    assert "exit_code=75" in outputs.read_text() and f"resume_handle={HANDLE}" in outputs.read_text()
+
+
+def test_github_summary_lists_skipped_providers() -> None:
+    traj = Trajectory(
+        session_id="s",
+        agent="codex",
+        attempts=[
+            Attempt(provider="claude", reason="rate_limited", error="session limit | resets 5pm"),
+            Attempt(provider="codex", reason="answered"),
+        ],
+        turns=[Turn(input="x", output=[TextBlock(text="```\nok\n```")], status="completed", provider="codex")],
+    )
+    text = ci.step_summary(Outcome(exit_code=0, trajectory=traj, turn=traj.turns[0], resume_handle=HANDLE))
+    assert "claude: rate_limited — session limit \\| resets 5pm" in text
+    assert "````text" in text  # a fence longer than the result's own
+
+
+def test_outputs_use_the_multiline_form_for_line_breaks() -> None:
+    out = ci.format_outputs({"a": "1", "b": "two\nlines"})
+    lines = out.splitlines()
+    assert lines[0] == "a=1"
+    assert lines[1].startswith("b<<CAW_EOF_") and lines[2:4] == ["two", "lines"] and lines[4] == lines[1][3:]
+
+
+# ---- other commands -------------------------------------------------------------------------------------
+def test_version() -> None:
+    r = invoke("--version")
+    assert r.exit_code == 0 and r.stdout.strip() == f"caw {caw.__version__}"
+
+
+def test_schema_commands() -> None:
+    events = json.loads(invoke("schema", "--events").stdout)
+    assert events == json.loads(json.dumps(event_json_schema()))
+    traj = json.loads(invoke("schema", "--trajectory").stdout)
+    assert "turns" in traj["properties"] and "result" in traj["properties"]
+    both = json.loads(invoke("schema").stdout)
+    assert set(both) == {"event", "trajectory"}
+
+
+def _saved(tmp_path: Path, name: str, created: datetime, prompt: str, handle: str | None) -> None:
+    traj = Trajectory(session_id=name, agent="claude", created_at=created, resume_handle=handle)
+    traj.turns.append(Turn(input=prompt, status="completed"))
+    SessionStore(tmp_path / "data").save(traj)
+
+
+def test_sessions_newest_first(tmp_path: Path) -> None:
+    _saved(tmp_path, "older", RESET - timedelta(days=1), "first prompt " * 20, "caw1_OLD")
+    _saved(tmp_path, "newer", RESET, "second", "caw1_NEW")
+    r = invoke("sessions", "--data-dir", str(tmp_path / "data"))
+    assert r.exit_code == 0
+    assert r.stdout.index("newer") < r.stdout.index("older")
+    assert "caw resume caw1_NEW" in r.stdout and "…" in r.stdout
+    doc = json.loads(invoke("sessions", "--json").stdout)  # CAW_DATA_DIR is the default
+    assert [d["session_id"] for d in doc] == ["newer", "older"]
+    assert doc[0]["resume_handle"] == "caw1_NEW" and doc[1]["first_prompt"].startswith("first prompt")
+
+
+def test_sessions_of_an_empty_dir(tmp_path: Path) -> None:
+    r = invoke("sessions", "--data-dir", str(tmp_path / "nothing"))
+    assert r.exit_code == 0 and "no sessions" in r.stdout
+
+
+def _health(monkeypatch: pytest.MonkeyPatch, rows: list[Any]) -> list[Any]:
+    import caw.health
+
+    seen: list[Any] = []
+
+    def check_all(order: Any = None, *, live: bool = False, env: Any = None) -> list[Any]:
+        seen.append((tuple(order), live))
+        return rows
+
+    monkeypatch.setattr(caw.health, "check_all", check_all)
+    return seen
+
+
+def test_doctor_exit_0_when_the_first_provider_is_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from caw.health import ProviderHealth
+
+    rows = [
+        ProviderHealth(provider="claude", installed=True, binary="/bin/claude", version="2.1", credential="env X"),
+        ProviderHealth(provider="codex", installed=False),
+    ]
+    seen = _health(monkeypatch, rows)
+    r = invoke("doctor", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["order"] == ["claude"] and doc["usable"] is True
+    assert [p["provider"] for p in doc["providers"]] == ["claude", "codex"]
+    assert doc["providers"][1]["installed"] is False
+    assert seen == [(("claude",), False)]
+    lines = invoke("doctor")  # not a terminal: one line per provider, for CI logs
+    assert lines.exit_code == 0
+    assert lines.stdout.splitlines() == [
+        "1. claude: ok — 2.1 at /bin/claude; credential: env X",
+        "-  codex: not installed",
+    ]
+
+
+def test_doctor_table_on_a_terminal() -> None:
+    from caw.render import render_doctor
+
+    buf = io.StringIO()
+    row = {"provider": "claude", "installed": True, "binary": "/b/claude", "version": "2.1", "ok": True}
+    render_doctor(Console(file=buf, force_terminal=True, width=160, color_system=None), [row], ["claude"])
+    out = buf.getvalue()
+    assert "┃ provider" in out and "│ 1 │ claude" in out and "/b/claude" in out and "not installed" not in out
+
+
+def test_doctor_exit_3_when_the_first_provider_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from caw.health import ProviderHealth
+
+    seen = _health(monkeypatch, [ProviderHealth(provider="codex", installed=False)])
+    r = invoke("doctor", "--provider", "codex", "--live")
+    assert r.exit_code == ExitCode.NO_PROVIDER
+    assert "npm install -g @openai/codex" in r.stderr
+    assert seen == [(("codex",), True)]
+
+
+def test_doctor_unknown_provider_is_a_usage_error() -> None:
+    r = invoke("doctor", "--provider", "claud")
+    assert r.exit_code == ExitCode.USAGE and "unknown provider" in r.stderr
+
+
+def _trajectory_file(tmp_path: Path) -> Path:
+    traj = Trajectory(
+        session_id="s42",
+        agent="claude",
+        model="sonnet",
+        attempts=[Attempt(provider="codex", reason="not_installed", error="codex: not found")],
+        usage_limited=True,
+    )
+    long_output = "\n".join(f"line {i}" for i in range(1, 21))
+    traj.turns.append(
+        Turn(
+            input="list files",
+            status="completed",
+            provider="claude",
+            usage=UsageStats(input_tokens=10, output_tokens=5, cost_usd=0.5),
+            output=[
+                ToolUse(id="t1", name="Bash", arguments={"command": "seq 20"}, output=long_output),
+                TextBlock(text="Twenty lines."),
+            ],
+        )
+    )
+    path = tmp_path / "traj.json"
+    path.write_text(json.dumps(Outcome(exit_code=0, trajectory=traj, resume_handle=HANDLE).to_json()))
+    return path
+
+
+def test_traj_show_folds_tool_output(tmp_path: Path) -> None:
+    r = invoke("traj", "show", str(_trajectory_file(tmp_path)))
+    assert r.exit_code == 0, r.stderr
+    out = r.stdout
+    assert "turn 1 · completed" in out and "[1] user" in out and "[2] tool Bash(seq 20)" in out
+    assert "line 3" in out and "line 4" not in out and "+17 lines" in out and "--step 2" in out
+    assert "[3] text" in out and "Twenty lines." in out
+    assert "codex: not_installed" in out and "usage limit" in out and "$0.5000" in out
+
+
+def test_traj_show_step_prints_it_in_full(tmp_path: Path) -> None:
+    r = invoke("traj", "show", str(_trajectory_file(tmp_path)), "--step", "2")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0] == "step 2 · turn 1 · tool Bash(seq 20)"
+    assert "line 20" in r.stdout and "line 4" in r.stdout
+
+
+@pytest.mark.parametrize("step", ["0", "4"])
+def test_traj_show_step_out_of_range(tmp_path: Path, step: str) -> None:
+    r = invoke("traj", "show", str(_trajectory_file(tmp_path)), "--step", step)
+    assert r.exit_code == ExitCode.USAGE and "has 3 steps" in r.stderr
+
+
+def test_traj_show_rejects_what_is_not_a_trajectory(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert invoke("traj", "show", str(bad)).exit_code == ExitCode.USAGE
+    bad.write_text("{not json")
+    r = invoke("traj", "show", str(bad))
+    assert r.exit_code == ExitCode.USAGE and "is not JSON" in r.stderr
+    assert invoke("traj", "show", str(tmp_path / "missing.json")).exit_code == ExitCode.USAGE
+
+
+def test_traj_show_accepts_a_session_directory(tmp_path: Path) -> None:
+    _saved(tmp_path, "sess", RESET, "hello there", None)
+    r = invoke("traj", "show", str(tmp_path / "data" / "sessions" / "sess"))
+    assert r.exit_code == 0 and "hello there" in r.stdout
+
+
+def test_steps_are_numbered_across_turns() -> None:
+    traj = Trajectory(
+        turns=[
+            Turn(input="a", output=[TextBlock(text="b")]),
+            Turn(input="c", output=[ToolUse(id="1", name="Read"), TextBlock(text="d")]),
+        ]
+    )
+    assert [(s.number, s.turn_index, s.kind) for s in steps(traj)] == [
+        (1, 1, "user"), (2, 1, "text"), (3, 2, "user"), (4, 2, "tool"), (5, 2, "text"),
+    ]  # fmt: skip
+
+
+def test_chat_exits_with_the_clis_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+
+    @dataclass
+    class Result:
+        exit_code: int
+        output: str = ""
+
+    class ChatAgent:
+        def __init__(self, **kw: Any) -> None:
+            calls.append(kw)
+
+        def interactive(self, prompt: str, select_provider: bool = False) -> Result:
+            calls.append((prompt, select_provider))
+            return Result(7)
+
+    monkeypatch.setattr(caw, "Agent", ChatAgent)
+    r = invoke("chat", "--provider", "codex", "--pick", "--", "-starts with dash")
+    assert r.exit_code == 7
+    assert calls == [{"provider": "codex", "model": None, "reasoning": None}, ("-starts with dash", True)]
+
+
+# ---- rendering ------------------------------------------------------------------------------------------
+def test_live_view_streams_text_tools_and_footer() -> None:
+    buf = io.StringIO()
+    view = LiveView(Console(file=buf, force_terminal=True, width=100, color_system=None))
+    view.start("claude")
+    for ev in [
+        SessionStarted(provider="claude", session_id="k", model="sonnet"),
+        TextEvent(provider="claude", text="Let me look.\nFirst ", message_id="m1"),
+        TextEvent(provider="claude", text="[red]not markup[/red]", message_id="m1"),
+        ToolCallEvent(provider="claude", id="t", name="Bash", arguments={"command": "ls -la"}),
+        ToolResultEvent(provider="claude", id="t", output="a\nb\nc\nd\ne"),
+        LimitWaitEvent(provider="claude", wake_at=RESET, kind="session"),
+        TextEvent(provider="claude", text="Done.", message_id="m2"),
+    ]:
+        view.event(ev)
+    turn = Turn(input="x", provider="claude", model="sonnet", usage=UsageStats(input_tokens=7), duration_ms=2000)
+    view.finish(Outcome(exit_code=0, turn=turn))
+    out = buf.getvalue()
+    assert "Let me look." in out and "First [red]not markup[/red]" in out
+    assert "⏺ Bash(ls -la)" in out and "⎿ a" in out and "… +2 lines" in out and " e" not in out
+    assert "Done." in out and "─ claude · sonnet · 7 in · 0 out · 2.0s" in out
+
+
+def test_render_trajectory_escapes_markup() -> None:
+    buf = io.StringIO()
+    traj = Trajectory(turns=[Turn(input="[bold]x[/bold]", status="completed")])
+    render_trajectory(Console(file=buf, width=120, color_system=None), traj)
+    assert "[bold]x[/bold]" in buf.getvalue()
+
+
+def test_failure_is_a_value() -> None:
+    f = Failure(ExitCode.USAGE, "what", "todo")
+    assert f.line == "what — todo" and int(f.code) == 2
