@@ -273,9 +273,7 @@ class Agent:
         from caw.interactive import launch
 
         agent = self._with(kw)
-        return launch(
-            agent._candidates(), initial_prompt, capture_bytes=capture_bytes, select_provider=select_provider
-        )
+        return launch(agent._candidates(), initial_prompt, capture_bytes=capture_bytes, select_provider=select_provider)
 
     # ---- composition -----------------------------------------------------------------------------
     def _with(self, kw: dict[str, Any]) -> Agent:

@@ -110,7 +110,10 @@ def bench_ratio(name: str, pairs: int) -> None:
                 server.enqueue(Text("hello there from the fake"))
                 out = subprocess.run(
                     [sys.executable, "-m", "caw", "run", "--provider", name, "--quiet", "-"],
-                    input=PROMPT.encode(), capture_output=True, cwd=work, env={**env, "CAW_DATA_DIR": str(root / "d")},
+                    input=PROMPT.encode(),
+                    capture_output=True,
+                    cwd=work,
+                    env={**env, "CAW_DATA_DIR": str(root / "d")},
                 )
                 if out.returncode != 0:
                     raise RuntimeError(f"caw run failed: {out.stderr[-300:]!r}")
@@ -169,8 +172,10 @@ def bench_throughput(n: int) -> None:
         script = Path(tmp) / "streamer.py"
         script.write_text(_STREAMER)
         exe = Path(tmp) / "claude"
-        exe.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[1:] = ['{n}']\n"
-                       f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
+        exe.write_text(
+            f"#!{sys.executable}\nimport runpy, sys\nsys.argv[1:] = ['{n}']\n"
+            f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+        )
         exe.chmod(0o755)
         old = os.environ.get("CAW_CLAUDE_BIN")
         os.environ["CAW_CLAUDE_BIN"] = str(exe)
@@ -187,8 +192,10 @@ def bench_throughput(n: int) -> None:
                 os.environ["CAW_CLAUDE_BIN"] = old
     rate = count / elapsed
     verdict = "ok" if rate >= 50_000 else "UNDER TARGET"
-    print(f"throughput {count} events in {elapsed:.2f}s through a real pty: {rate:,.0f} events/s "
-          f"(target >= 50,000: {verdict})")
+    print(
+        f"throughput {count} events in {elapsed:.2f}s through a real pty: {rate:,.0f} events/s "
+        f"(target >= 50,000: {verdict})"
+    )
 
 
 _RSS_DRIVER = textwrap.dedent(
@@ -241,15 +248,17 @@ def bench_rss(size: int) -> None:
         big = Path(tmp) / "big.py"
         big.write_text(_BIG_TOOL)
         exe = Path(tmp) / "claude"
-        exe.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[1:] = ['{size}']\n"
-                       f"runpy.run_path({str(big)!r}, run_name='__main__')\n")
+        exe.write_text(
+            f"#!{sys.executable}\nimport runpy, sys\nsys.argv[1:] = ['{size}']\n"
+            f"runpy.run_path({str(big)!r}, run_name='__main__')\n"
+        )
         exe.chmod(0o755)
         driver = Path(tmp) / "driver.py"
         driver.write_text(_RSS_DRIVER)
-        env = {**os.environ, "CAW_CLAUDE_BIN": str(exe), "CAW_DATA_DIR": str(Path(tmp) / "d"),
-               "PYTHONPATH": str(ROOT)}
-        out = subprocess.run([sys.executable, str(driver), str(size)], capture_output=True, env=env, cwd=tmp,
-                             timeout=300)
+        env = {**os.environ, "CAW_CLAUDE_BIN": str(exe), "CAW_DATA_DIR": str(Path(tmp) / "d"), "PYTHONPATH": str(ROOT)}
+        out = subprocess.run(
+            [sys.executable, str(driver), str(size)], capture_output=True, env=env, cwd=tmp, timeout=300
+        )
         if out.returncode != 0:
             print(f"rss       failed: {out.stderr.decode()[-500:]}")
             return
@@ -258,8 +267,10 @@ def bench_rss(size: int) -> None:
     grew = (data["peak_kib"] - data["base_kib"]) * 1024
     ratio = grew / kept if kept else float("inf")
     verdict = "ok" if ratio <= 3 else "OVER TARGET"
-    print(f"rss       {kept / 1e6:.0f} MB of tool output kept; peak RSS grew {grew / 1e6:.0f} MB over the "
-          f"pre-turn baseline = {ratio:.2f}x the output (target <= 3x: {verdict})")
+    print(
+        f"rss       {kept / 1e6:.0f} MB of tool output kept; peak RSS grew {grew / 1e6:.0f} MB over the "
+        f"pre-turn baseline = {ratio:.2f}x the output (target <= 3x: {verdict})"
+    )
 
 
 def main() -> None:

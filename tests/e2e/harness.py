@@ -49,7 +49,6 @@ class Harness:
 HARNESSES: dict[str, Harness] = {}
 
 
-
 def register(h: Harness) -> Harness:
     HARNESSES[h.name] = h
     return h

@@ -90,9 +90,17 @@ def test_cooldown_skips_claude_in_a_second_process(multi: Multi, tmp_path: Path)
         f"t = caw.Agent(provider=['claude', 'codex'], cwd={str(multi.work)!r}, auto_wait=False).completion('second')\n"
         "print(json.dumps({'agent': t.agent, 'attempts': [a.reason for a in t.attempts]}))\n"
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120, check=True,
-                         env={**multi.env, "CAW_DATA_DIR": str(tmp_path / "caw-data"),
-                              "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        timeout=120,
+        check=True,
+        env={
+            **multi.env,
+            "CAW_DATA_DIR": str(tmp_path / "caw-data"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        },
+    )
     result = json.loads(out.stdout.decode().strip().splitlines()[-1])
     assert result == {"agent": "codex", "attempts": ["cooldown", "answered"]}
     assert len(multi.servers["claude"].model_requests) == claude_requests

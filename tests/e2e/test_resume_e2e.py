@@ -34,8 +34,13 @@ s.end()
 
 
 def run_py(code: str, args: list[str], env: dict[str, str], cwd: Path) -> str:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, timeout=180, cwd=cwd,
-                         env={**env, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        timeout=180,
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(REPO)},
+    )
     assert out.returncode == 0, out.stderr.decode()[-3000:]
     return out.stdout.decode().strip().splitlines()[-1]
 
@@ -97,10 +102,20 @@ def test_missing_conversation_raises_or_starts_fresh(live: LiveFactory) -> None:
     from caw.handle import ResumeHandle, encode
 
     run = live()
-    fake_key = {"claude": "00000000-0000-4000-8000-000000000000", "codex": "019a0000-0000-7000-8000-000000000000",
-                "opencode": "ses_000000000000000000000000"}[run.harness.name]
-    handle = encode(ResumeHandle(provider=run.harness.name, session_id="gone", resume_key=fake_key,
-                                 cwd=str(run.work), model=run.harness.agent_kwargs.get("model")))
+    fake_key = {
+        "claude": "00000000-0000-4000-8000-000000000000",
+        "codex": "019a0000-0000-7000-8000-000000000000",
+        "opencode": "ses_000000000000000000000000",
+    }[run.harness.name]
+    handle = encode(
+        ResumeHandle(
+            provider=run.harness.name,
+            session_id="gone",
+            resume_key=fake_key,
+            cwd=str(run.work),
+            model=run.harness.agent_kwargs.get("model"),
+        )
+    )
     with pytest.raises(caw.ConversationNotFound):
         run.agent().resume_session(handle).send("hello?")
     fresh = run.agent(on_missing="fresh").resume_session(handle)

@@ -22,8 +22,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[dict[str, Any]]], Path]:
     """Install a fake `claude` (CAW_CLAUDE_BIN) that runs the given script; returns the script path."""
     exe = tmp_path / "fake-claude"
-    exe.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(FAKE_CLI)!r}\n"
-                   f"runpy.run_path({str(FAKE_CLI)!r}, run_name='__main__')\n")
+    exe.write_text(
+        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(FAKE_CLI)!r}\n"
+        f"runpy.run_path({str(FAKE_CLI)!r}, run_name='__main__')\n"
+    )
     exe.chmod(0o755)
     monkeypatch.setenv("CAW_CLAUDE_BIN", str(exe))
     monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "caw-data"))

@@ -35,18 +35,33 @@ def out(obj: dict) -> None:
 
 
 def init() -> dict:
-    return {"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake-model",
-            "claude_code_version": "0.0-fake"}
+    return {
+        "type": "system",
+        "subtype": "init",
+        "session_id": SESSION,
+        "model": "fake-model",
+        "claude_code_version": "0.0-fake",
+    }
 
 
 def text(t: str, mid: str = "msg_1") -> dict:
-    return {"type": "assistant", "message": {"id": mid, "role": "assistant", "content": [{"type": "text", "text": t}]},
-            "session_id": SESSION}
+    return {
+        "type": "assistant",
+        "message": {"id": mid, "role": "assistant", "content": [{"type": "text", "text": t}]},
+        "session_id": SESSION,
+    }
 
 
 def result(t: str = "done") -> dict:
-    return {"type": "result", "subtype": "success", "is_error": False, "result": t, "session_id": SESSION,
-            "total_cost_usd": 0.001, "usage": {"input_tokens": 10, "output_tokens": 2}}
+    return {
+        "type": "result",
+        "subtype": "success",
+        "is_error": False,
+        "result": t,
+        "session_id": SESSION,
+        "total_cost_usd": 0.001,
+        "usage": {"input_tokens": 10, "output_tokens": 2},
+    }
 
 
 def main() -> int:
@@ -74,8 +89,14 @@ def main() -> int:
         elif "sleep" in step:
             time.sleep(float(step["sleep"]))
         elif "orphan" in step:
-            subprocess.Popen(step["orphan"], shell=True, start_new_session=True,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen(
+                step["orphan"],
+                shell=True,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         elif "echo_stdin" in step:
             digest = hashlib.sha256(stdin_data).hexdigest()
             out(text(f"stdin len={len(stdin_data)} sha256={digest}"))

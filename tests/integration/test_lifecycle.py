@@ -49,16 +49,18 @@ def test_a_normal_turn_completes(fake_cli) -> None:  # type: ignore[no-untyped-d
 
 
 def test_noise_ansi_and_crlf_are_tolerated_and_kept_as_diagnostics(fake_cli) -> None:  # type: ignore[no-untyped-def]
-    fake_cli([
-        {"raw": "\x1b[2mWARNING: something harmless\x1b[0m\r\n"},
-        {"json": init()},
-        {"raw": "not json at all\r\n"},
-        {"raw": '{"truncated json\r\n'},
-        {"json": text("fine")},
-        {"json": result("fine")},
-        # claude's terminal-reset trailer at exit: no newline, only escape codes
-        {"raw": "\x1b[?1006l\x1b[?1003l\x1b(B\x0f\x1b[>4m\x1b[<u\x1b[?25h\x1b7\x1b[r\x1b8\x1b]0;\x07\x1b[?25h"},
-    ])
+    fake_cli(
+        [
+            {"raw": "\x1b[2mWARNING: something harmless\x1b[0m\r\n"},
+            {"json": init()},
+            {"raw": "not json at all\r\n"},
+            {"raw": '{"truncated json\r\n'},
+            {"json": text("fine")},
+            {"json": result("fine")},
+            # claude's terminal-reset trailer at exit: no newline, only escape codes
+            {"raw": "\x1b[?1006l\x1b[?1003l\x1b(B\x0f\x1b[>4m\x1b[<u\x1b[?25h\x1b7\x1b[r\x1b8\x1b]0;\x07\x1b[?25h"},
+        ]
+    )
     traj = agent().completion("hi")
     turn = traj.turns[0]
     assert turn.result == "fine"
@@ -108,7 +110,7 @@ def test_crash_mid_stream_keeps_the_partial_turn(fake_cli) -> None:  # type: ign
 def test_cli_error_without_output_reports_stderr(fake_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     fake_cli([{"raw": ""}, {"exit": 1}])
     exe = Path(os.environ["CAW_CLAUDE_BIN"])
-    exe.write_text(f"#!/bin/sh\necho 'Error: Session ID abc is already in use.' >&2\nexit 1\n")
+    exe.write_text("#!/bin/sh\necho 'Error: Session ID abc is already in use.' >&2\nexit 1\n")
     with pytest.raises(caw.ProviderCrashed, match="already in use") as info:
         agent().completion("hi")
     assert info.value.exit_code == 1
@@ -119,8 +121,11 @@ def test_cli_error_without_output_reports_stderr(fake_cli, tmp_path: Path) -> No
     [
         ([{"sleep": 30}], {"first_output_timeout": 0.5}, caw.FirstOutputTimeout),
         ([{"json": init()}, {"json": text("so far")}, {"sleep": 30}], {"idle_timeout": 0.5}, caw.IdleTimeout),
-        ([{"json": init()}, {"json": text("so far")}] + [{"sleep": 0.1}, {"raw": "tick\n"}] * 100, {"timeout": 1.0},
-         caw.TurnTimeout),
+        (
+            [{"json": init()}, {"json": text("so far")}] + [{"sleep": 0.1}, {"raw": "tick\n"}] * 100,
+            {"timeout": 1.0},
+            caw.TurnTimeout,
+        ),
     ],
     ids=["first-output", "idle", "whole-turn"],
 )
@@ -186,10 +191,12 @@ def test_cli_dies_with_a_sigkilled_parent(tmp_path: Path, fake_cli) -> None:  # 
     pidfile = tmp_path / "cli.pid"
     fake_cli([{"json": init()}, {"pidfile": str(pidfile)}, {"sleep": 120}])
     driver = tmp_path / "driver.py"
-    driver.write_text(textwrap.dedent("""
+    driver.write_text(
+        textwrap.dedent("""
         import caw
         caw.Agent(provider="claude", auto_wait=False).completion("hi")
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(driver)], env=os.environ.copy(), cwd=os.getcwd())
     try:
         wait_for(lambda: pidfile.exists() and pidfile.read_text(), 20, "the fake CLI to start")
@@ -207,14 +214,16 @@ def test_cli_is_stopped_at_interpreter_exit(tmp_path: Path, fake_cli) -> None:  
     sleeper = unique_sleep()
     fake_cli([{"json": init()}, {"orphan": sleeper}, {"pidfile": str(pidfile)}, {"sleep": 120}])
     driver = tmp_path / "driver.py"
-    driver.write_text(textwrap.dedent(f"""
+    driver.write_text(
+        textwrap.dedent(f"""
         import os, threading, time, caw
         s = caw.Agent(provider="claude", auto_wait=False).start_session()
         threading.Thread(target=lambda: s.send("hi"), daemon=True).start()
         while not os.path.exists({str(pidfile)!r}):
             time.sleep(0.02)
         # returning from the script runs atexit: caw must stop the CLI and its tools
-    """))
+    """)
+    )
     subprocess.run([sys.executable, str(driver)], env=os.environ.copy(), timeout=30, check=True)
     cli_pid = int(pidfile.read_text())
     wait_for(lambda: not pid_alive(cli_pid), 5, "the CLI to be stopped at exit")

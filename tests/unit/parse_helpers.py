@@ -24,7 +24,9 @@ def fixture_meta(provider: str, scenario: str) -> dict[str, Any]:
     return data
 
 
-def replay(parser: TurnParser, lines: list[str], exit_code: int | None = 0, stderr: str = "") -> tuple[list[Event], Turn]:
+def replay(
+    parser: TurnParser, lines: list[str], exit_code: int | None = 0, stderr: str = ""
+) -> tuple[list[Event], Turn]:
     """Parse lines as the session would; return every event and the assembled turn."""
     turn = Turn(input="(fixture)")
     asm = TurnAssembler(turn)

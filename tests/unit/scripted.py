@@ -20,8 +20,9 @@ class ScriptedRunner:
     script: dict[str, list[Behaviour]]
     calls: list[tuple[str, TurnRequest, RunConfig]] = field(default_factory=list)
 
-    def __call__(self, provider: Provider, binary: str | None, config: RunConfig, request: TurnRequest,
-                 **_: Any) -> Generator[Event, None, Turn]:
+    def __call__(
+        self, provider: Provider, binary: str | None, config: RunConfig, request: TurnRequest, **_: Any
+    ) -> Generator[Event, None, Turn]:
         self.calls.append((provider.name, request, config))
         queue = self.script.get(provider.name) or ["ok"]
         behaviour = queue.pop(0) if len(queue) > 1 else queue[0]

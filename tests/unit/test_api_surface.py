@@ -13,9 +13,23 @@ CAW = Path(caw.__file__).parent
 def test_all_names_exist_and_are_public() -> None:
     for name in caw.__all__:
         assert hasattr(caw, name), name
-    for required in ("Agent", "Session", "Trajectory", "Turn", "UsageStats", "ToolGroup", "ModelTier", "MCPServer",
-                     "set_provider_order", "get_provider_order", "list_sessions", "InvalidResumeHandle",
-                     "UsageLimitError", "AllProvidersFailed", "ConversationNotFound"):
+    for required in (
+        "Agent",
+        "Session",
+        "Trajectory",
+        "Turn",
+        "UsageStats",
+        "ToolGroup",
+        "ModelTier",
+        "MCPServer",
+        "set_provider_order",
+        "get_provider_order",
+        "list_sessions",
+        "InvalidResumeHandle",
+        "UsageLimitError",
+        "AllProvidersFailed",
+        "ConversationNotFound",
+    ):
         assert required in caw.__all__, required
 
 

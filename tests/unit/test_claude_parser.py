@@ -66,7 +66,7 @@ def test_assistant_usage_is_a_start_snapshot_result_usage_wins() -> None:
         '"usage":{"input_tokens":100,"output_tokens":40,"cache_read_input_tokens":7,"cache_creation_input_tokens":3}}',
     ]
     events, turn = replay(ClaudeParser(), lines)
-    assert [e for e in events if isinstance(e, UsageEvent)][0].final
+    assert next(e for e in events if isinstance(e, UsageEvent)).final
     u = turn.usage
     assert (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens) == (100, 40, 7, 3)
     assert u.cost_usd == 0.5 and u.total_tokens == 150
@@ -152,7 +152,8 @@ def test_api_retry_is_a_retry_event_not_a_failure() -> None:
 def test_legacy_usage_limit_text_passed_through_as_success_is_a_limit() -> None:
     """`Claude AI usage limit reached|<epoch>` arrives with is_error false and rc 0."""
     lines = [
-        '{"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"Claude AI usage limit reached|1795315950"}]}}',
+        '{"type":"assistant","message":{"id":"m","content":[{"type":"text",'
+        '"text":"Claude AI usage limit reached|1795315950"}]}}',
         '{"type":"result","subtype":"success","is_error":false,"result":"Claude AI usage limit reached|1795315950",'
         '"usage":{}}',
     ]
@@ -187,8 +188,12 @@ def test_drifted_shape_of_a_known_type_becomes_raw() -> None:
 
 
 def test_exit_without_result_is_a_cli_error_with_stderr() -> None:
-    events, _ = replay(ClaudeParser(), [], exit_code=1, stderr="Error: When using --print, --output-format=stream-json"
-                       " requires --verbose\n")
+    events, _ = replay(
+        ClaudeParser(),
+        [],
+        exit_code=1,
+        stderr="Error: When using --print, --output-format=stream-json requires --verbose\n",
+    )
     err = fatal(events)
     assert err is not None and err.kind == "cli" and "requires --verbose" in err.message
 
@@ -202,8 +207,9 @@ def test_stream_json_argv_has_verbose_and_prompt_goes_on_stdin() -> None:
 
 
 def test_later_turns_resume_and_config_maps_to_flags() -> None:
-    cfg = RunConfig(model="sonnet", reasoning="high", system_prompt="be brief", tools=ToolGroup.READER | ToolGroup.WRITER,
-                    cwd="/w")
+    cfg = RunConfig(
+        model="sonnet", reasoning="high", system_prompt="be brief", tools=ToolGroup.READER | ToolGroup.WRITER, cwd="/w"
+    )
     inv = ClaudeProvider().build("claude", cfg, TurnRequest(prompt="x", resume_key="abc"))
     argv = inv.argv
     assert argv[argv.index("--resume") + 1] == "abc" and "--session-id" not in argv
@@ -230,7 +236,8 @@ def test_mcp_config_file_is_private_and_removed() -> None:
     inv = ClaudeProvider().build("claude", cfg, TurnRequest(prompt="x"))
     path = inv.argv[inv.argv.index("--mcp-config") + 1]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert '"echo"' in open(path).read()
+    with open(path) as f:
+        assert '"echo"' in f.read()
     inv.cleanup()
     assert not os.path.exists(path)
 

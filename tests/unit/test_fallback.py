@@ -60,8 +60,13 @@ def test_order_resolution_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("order", "error"),
-    [("", ConfigurationError), ([], ConfigurationError), (["claude", "gemini"], UnknownProviderError),
-     (["codex", "codex"], ConfigurationError), ("claude,claude_code", ConfigurationError)],
+    [
+        ("", ConfigurationError),
+        ([], ConfigurationError),
+        (["claude", "gemini"], UnknownProviderError),
+        (["codex", "codex"], ConfigurationError),
+        ("claude,claude_code", ConfigurationError),
+    ],
 )
 def test_bad_orders_fail_at_construction(order: object, error: type[Exception]) -> None:
     with pytest.raises(error):
@@ -123,11 +128,13 @@ def test_committed_after_the_first_turn() -> None:
 
 
 def test_all_failing_raise_one_error_with_every_attempt() -> None:
-    runner = ScriptedRunner({
-        "claude": [UsageLimitError("claude", "You've hit your session limit")],
-        "codex": [AuthenticationError("codex", "unexpected status 401")],
-        "opencode": [ProviderCrashed("opencode", "exited with code 1")],
-    })
+    runner = ScriptedRunner(
+        {
+            "claude": [UsageLimitError("claude", "You've hit your session limit")],
+            "codex": [AuthenticationError("codex", "unexpected status 401")],
+            "opencode": [ProviderCrashed("opencode", "exited with code 1")],
+        }
+    )
     session = session_for(caw.Agent(provider=["claude", "codex", "opencode"], auto_wait=False), runner)
     with pytest.raises(caw.AllProvidersFailed) as info:
         session.send("hello")

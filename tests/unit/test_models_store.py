@@ -32,8 +32,11 @@ def test_running_total_difference_never_negative() -> None:
 def test_trajectory_round_trips_through_json() -> None:
     turn = Turn(
         input="hi",
-        output=[ThinkingBlock(text="hmm"), TextBlock(text="hello"), ToolUse(id="t", name="Bash", arguments={"c": 1},
-                                                                              output="ok")],
+        output=[
+            ThinkingBlock(text="hmm"),
+            TextBlock(text="hello"),
+            ToolUse(id="t", name="Bash", arguments={"c": 1}, output="ok"),
+        ],
         usage=UsageStats(input_tokens=3, output_tokens=4, cost_usd=0.01),
         status="completed",
     )
@@ -45,8 +48,12 @@ def test_trajectory_round_trips_through_json() -> None:
 
 
 def test_trajectory_result_is_the_last_completed_turn() -> None:
-    traj = Trajectory(turns=[Turn(input="a", output=[TextBlock(text="A")], status="completed"),
-                             Turn(input="b", output=[TextBlock(text="partial")], status="cancelled")])
+    traj = Trajectory(
+        turns=[
+            Turn(input="a", output=[TextBlock(text="A")], status="completed"),
+            Turn(input="b", output=[TextBlock(text="partial")], status="cancelled"),
+        ]
+    )
     assert traj.result == "A"
 
 
@@ -97,8 +104,15 @@ def test_list_sessions_newest_first(tmp_path: Path) -> None:
     store = SessionStore(tmp_path)
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for i, sid in enumerate(["old", "new"]):
-        store.save(Trajectory(agent="codex", session_id=sid, created_at=base + timedelta(hours=i),
-                              turns=[Turn(input=f"prompt {sid}")], resume_handle=f"h-{sid}"))
+        store.save(
+            Trajectory(
+                agent="codex",
+                session_id=sid,
+                created_at=base + timedelta(hours=i),
+                turns=[Turn(input=f"prompt {sid}")],
+                resume_handle=f"h-{sid}",
+            )
+        )
     infos = list_sessions(tmp_path)
     assert [i.session_id for i in infos] == ["new", "old"]
     assert infos[0].first_prompt == "prompt new" and infos[0].resume_handle == "h-new"
