@@ -45,6 +45,9 @@ DisplayMode = Literal["auto", "countdown", "lines", "off"]
 DEFAULT_MAX_WAIT = 6 * 3600.0
 DEFAULT_BUFFER = 120.0
 DEFAULT_PROGRESS_INTERVAL = 300.0
+#: a reset this many seconds in the past when caw first hears of it passed while the CLI was busy retrying
+_RECENTLY_PASSED = 300.0
+
 #: waits for a limit whose reset time is unknown, in seconds; the last one repeats
 UNKNOWN_RESET_SCHEDULE: tuple[float, ...] = (60, 120, 300, 600, 1200, 1800, 3600)
 DEFAULT_MAX_TRIES = 10
@@ -359,7 +362,12 @@ class LimitWaitPolicy:
                 )
             self._tries += 1
             return WaitPlan(error.provider, kind, resets_at, wake, now, handle)
-        # no reset time, or one that already passed (the server still says no): escalate, bounded
+        if resets_at is not None and self._last_wake is None and (now - resets_at).total_seconds() <= _RECENTLY_PASSED:
+            # the announced reset passed before caw heard of it (a CLI that retried on its own, a slow start):
+            # it has not been tried since, so one buffer is enough; escalating is for a reset that did not hold
+            self._tries += 1
+            return WaitPlan(error.provider, kind, resets_at, now + timedelta(seconds=self.buffer), now, handle)
+        # no reset time, or one that already passed and still does not hold: escalate, bounded
         step = self.schedule[min(self._unknown_tries, len(self.schedule) - 1)]
         step = min(step, self.max_wait - self._unknown_waited)
         if step <= 0:

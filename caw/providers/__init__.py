@@ -5,9 +5,11 @@ from __future__ import annotations
 from caw.errors import UnknownProviderError
 from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
 from caw.providers.claude import ClaudeProvider
+from caw.providers.codex import CodexProvider
 from caw.providers.names import PROVIDER_NAMES, canonical_name
+from caw.providers.opencode import OpencodeProvider
 
-_REGISTRY: dict[str, Provider] = {"claude": ClaudeProvider()}
+_REGISTRY: dict[str, Provider] = {"claude": ClaudeProvider(), "codex": CodexProvider(), "opencode": OpencodeProvider()}
 
 
 def register(provider: Provider) -> None:

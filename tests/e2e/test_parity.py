@@ -213,10 +213,16 @@ def test_limit_is_waited_out_and_the_same_conversation_continues(live: LiveFacto
     answered_at = run.server.model_requests[-1].t
     if live.harness.reports_reset:
         assert answered_at >= reset + 1 - 0.5, "woke before resets_at + buffer"
-    # the model received the user's request exactly once, and the resumed request kept the history
-    assert run.server.count_occurrences("the original request TWO") == 1
+    # the model answered from a conversation holding the user's request exactly once (caw did not send it
+    # again after the wait), with the earlier history kept. (opencode's own internal 429 retries resend
+    # the rejected request; those were never answered.)
     last = run.server.model_requests[-1].body
-    assert last is not None and any("earlier context ONE" in t for t in run.server.user_texts(last))
+    assert last is not None
+    texts = run.server.user_texts(last)
+    assert sum("the original request TWO" in t for t in texts) == 1, texts
+    assert any("earlier context ONE" in t for t in texts)
+    answered = [r for r in run.server.model_requests if r.reply != "error" and r.body is not None]
+    assert sum("the original request TWO" in run.server.last_user_text(r.body) for r in answered) <= 1
     traj = session.end()
     assert traj.usage_limited
     assert [t.status for t in traj.turns][-2:] == ["rate_limited", "completed"]

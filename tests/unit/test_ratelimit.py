@@ -405,3 +405,15 @@ def test_known_limits_reads_the_cooldown_store(tmp_path: object) -> None:
     CooldownStore.default().set("codex", until, kind="usage")
     CooldownStore.default().set("claude", datetime.now(timezone.utc) - timedelta(minutes=1))  # expired
     assert known_limits() == {"codex": until}
+
+
+def test_a_reset_that_passed_before_the_first_wait_costs_one_buffer_not_the_unknown_schedule() -> None:
+    """opencode retries a 429 itself and starts slowly: its reset is often past when caw hears of it."""
+    ft = FakeTime()
+    p = policy(ft, buffer=5)
+    run(p, limit(-10))  # resets_at + buffer is already behind us, and nothing was tried since
+    assert sum(ft.sleeps) == pytest.approx(5)
+    # the same reset after that wait did not hold: now the bounded escalation applies
+    ft.sleeps.clear()
+    run(p, limit(-10))
+    assert sum(ft.sleeps) == pytest.approx(UNKNOWN_RESET_SCHEDULE[0])
