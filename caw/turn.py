@@ -179,7 +179,7 @@ def run_turn(
         turn.error = TurnError(type=type(err).__name__, reason="not_installed", message=str(err))
         raise err
     asm = TurnAssembler(turn)
-    parser = provider.parser()
+    parser = provider.parser(config, request)
     inv: Invocation = provider.build(binary, config, request)
     env = {**base_env, **config.env, **inv.env}
     process = AgentProcess(ProcessSpec(inv.argv, env, inv.cwd or config.cwd, inv.stdin), clock=clock)

@@ -173,7 +173,8 @@ class Provider(ABC):
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation: ...
 
     @abstractmethod
-    def parser(self) -> TurnParser: ...
+    def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> TurnParser:
+        """A fresh parser for one turn. ``config``/``request`` are the turn's (None in fixture replays)."""
 
     def continuation_prompt(self, original: str) -> str:
         """What to send after a usage-limit wait when the conversation already exists.

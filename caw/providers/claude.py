@@ -149,7 +149,7 @@ class ClaudeProvider(Provider):
         # itself on --resume (claude-cli.md §4): sending the original again would duplicate it
         return "continue"
 
-    def parser(self) -> ClaudeParser:
+    def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> ClaudeParser:
         return ClaudeParser()
 
 

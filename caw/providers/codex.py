@@ -98,18 +98,19 @@ class CodexProvider(Provider):
     # from the model catalogue bundled with 0.169.0 (`codex debug models`)
     tiers: ClassVar[dict[ModelTier, str]] = {ModelTier.STRONGEST: "gpt-6-astra", ModelTier.FAST: "gpt-6-luna"}
 
-    def __init__(self) -> None:
-        # run_turn calls parser() and then build() on the same thread: build hands the parser its context
-        self._pending = threading.local()
-
     def executable(self, binary: str) -> list[str]:
         """Run the native binary when ``binary`` is the npm shim (node 20 keeps the shim alive as a parent)."""
         native = native_binary(binary)
         return [native] if native else [binary]
 
-    def parser(self) -> CodexParser:
+    def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> CodexParser:
         parser = CodexParser()
-        self._pending.parser = parser
+        if config is not None and request is not None:
+            # the per-turn usage needs the thread's earlier total: it is read from this CODEX_HOME's rollout
+            env = {**os.environ, **config.env}
+            parser.context = CodexTurnContext(
+                codex_home=codex_home_dir(env), resumed=bool(request.resume_key), tz=_zone(env.get("TZ"))
+            )
         return parser
 
     def continuation_prompt(self, original: str) -> str:
@@ -118,8 +119,6 @@ class CodexProvider(Provider):
         return "continue"
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
-        pending: CodexParser | None = getattr(self._pending, "parser", None)
-        self._pending.parser = None
         env = {**os.environ, **config.env}
         extra = list(config.extra_args)
         inv = Invocation(argv=[*self.executable(binary), "exec", "--json", "--skip-git-repo-check"])
@@ -158,10 +157,6 @@ class CodexProvider(Provider):
         argv.append("-")
         inv.stdin = request.prompt.encode()
         inv.cwd = config.cwd
-        if pending is not None:
-            pending.context = CodexTurnContext(
-                codex_home=codex_home, resumed=bool(request.resume_key), tz=_zone(env.get("TZ"))
-            )
         return inv
 
 

@@ -117,7 +117,7 @@ class OpencodeProvider(Provider):
         # is dropped): `--session` then sends [original, "continue"], so the original reaches the model once
         return "continue"
 
-    def parser(self) -> OpencodeParser:
+    def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> OpencodeParser:
         return OpencodeParser()
 
 

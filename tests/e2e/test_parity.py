@@ -161,7 +161,8 @@ def test_cancel_kills_running_tool(live: LiveFactory) -> None:
     [
         pytest.param("--help", id="dash-help"),
         pytest.param("-x starts with a dash", id="dash-x"),
-        pytest.param("big:" + ("0123456789abcdef" * 65536), id="1MB"),
+        # 1 MB (10**6 bytes): far past argv's 128 KiB, under codex's own 1,048,576-character message cap
+        pytest.param("big:" + ("0123456789abcdef" * 62500)[:999_996], id="1MB"),
     ],
 )
 def test_odd_prompts_arrive_verbatim(live: LiveFactory, prompt: str) -> None:
