@@ -102,35 +102,46 @@ def _all_pids() -> list[int]:
 
 
 def find_tree(root_pid: int | None, run_id: str | None) -> dict[int, ProcInfo]:
-    """Live processes (not zombies) that descend from ``root_pid`` or carry ``CAW_RUN_ID=run_id``."""
+    """Live processes (not zombies) that descend from ``root_pid`` or carry ``CAW_RUN_ID=run_id``.
+
+    With the subreaper on, every orphan of the run is re-parented to this process, so the marker only has to
+    be looked for inside this process's own subtree; without it, every process on the machine is checked.
+    """
     me = os.getpid()
     table: dict[int, ProcInfo] = {}
     for pid in _all_pids():
         info = _read_stat(pid)
         if info is not None:
             table[pid] = info
+    children: dict[int, list[int]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info.pid)
     found: dict[int, ProcInfo] = {}
+    if root_pid is not None:
+        found.update(_subtree(root_pid, table, children, me))
     if run_id:
         needle = f"{MARKER_VAR}={run_id}\0".encode()
-        for pid, info in table.items():
-            if pid != me and info.state != "Z" and _has_marker(pid, needle):
+        candidates = _subtree(me, table, children, me) if _subreaper_done else table
+        for pid, info in candidates.items():
+            if pid not in found and pid != me and info.state != "Z" and _has_marker(pid, needle):
                 found[pid] = info
-    if root_pid is not None:
-        children: dict[int, list[int]] = {}
-        for info in table.values():
-            children.setdefault(info.ppid, []).append(info.pid)
-        stack = [root_pid]
-        seen: set[int] = set()
-        while stack:
-            pid = stack.pop()
-            if pid in seen:
-                continue
-            seen.add(pid)
-            info = table.get(pid)
-            if info is not None and info.state != "Z" and pid != me:
-                found[pid] = info
-            stack.extend(children.get(pid, ()))
     return found
+
+
+def _subtree(root: int, table: dict[int, ProcInfo], children: dict[int, list[int]], me: int) -> dict[int, ProcInfo]:
+    out: dict[int, ProcInfo] = {}
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        info = table.get(pid)
+        if info is not None and info.state != "Z" and pid != me:
+            out[pid] = info
+        stack.extend(children.get(pid, ()))
+    return out
 
 
 def _signal_all(procs: Iterable[ProcInfo], sig: int) -> None:
