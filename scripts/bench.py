@@ -139,7 +139,7 @@ def bench_ratio(name: str, pairs: int) -> None:
                     break
             r, c = statistics.median(raws), statistics.median(caws)
             # the median of per-pair ratios: each pair ran back to back, so slow drifts of the machine cancel
-            ratio = statistics.median(cw / rw for cw, rw in zip(caws, raws))
+            ratio = statistics.median([cw / rw for cw, rw in zip(caws, raws, strict=True)])
             verdict = "ok" if ratio <= 1.05 else "OVER TARGET"
             print(f"{name:9} raw {r:6.3f}s  caw API {c:6.3f}s  ratio {ratio:5.3f}  (target <= 1.05: {verdict})")
             if cli_ok and clis:
