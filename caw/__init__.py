@@ -28,6 +28,7 @@ from caw.errors import (
 )
 from caw.events import Event, event_json_schema
 from caw.fallback import get_provider_order, set_provider_order
+from caw.interactive import InteractiveResult
 from caw.limits import UsageLimit, detect_limit
 from caw.models import (
     Attempt,
@@ -60,6 +61,7 @@ __all__ = [
     "Event",
     "FirstOutputTimeout",
     "IdleTimeout",
+    "InteractiveResult",
     "InvalidResumeHandle",
     "MCPServer",
     "ModelTier",

@@ -112,34 +112,11 @@ class ClaudeProvider(Provider):
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         inv = Invocation(argv=[*self.executable(binary), "-p", "--output-format", "stream-json", "--verbose"])
-        argv = inv.argv
         if request.resume_key:
-            argv += ["--resume", request.resume_key]
+            inv.argv += ["--resume", request.resume_key]
         elif request.new_key:
-            argv += ["--session-id", request.new_key]
-        if config.model:
-            argv += ["--model", config.model]
-        if config.reasoning:
-            argv += ["--effort", config.reasoning]
-        if config.system_prompt:
-            # appended, not replaced: the agent keeps Claude Code's instructions for its own tools
-            if len(config.system_prompt.encode()) > _MAX_ARG:
-                path = _write_private(config.system_prompt, ".txt")
-                inv.temp_paths.append(path)
-                argv += ["--append-system-prompt-file", str(path)]
-            else:
-                argv += ["--append-system-prompt", config.system_prompt]
-        argv += ["--permission-mode", permission_mode(config.tools)]
-        if config.tools is not None:
-            names = tool_names(config.tools)
-            argv += ["--tools", ",".join(names)]
-            if names:
-                argv += ["--allowedTools", ",".join(names)]
-        if config.mcp_servers:
-            path = _write_private(mcp_config_json(config.mcp_servers), ".json")
-            inv.temp_paths.append(path)
-            argv += ["--mcp-config", str(path), "--strict-mcp-config"]
-        argv += list(config.extra_args)
+            inv.argv += ["--session-id", request.new_key]
+        inv.argv += config_args(config, inv.temp_paths)
         inv.stdin = request.prompt.encode()
         inv.cwd = config.cwd
         return inv
@@ -151,6 +128,38 @@ class ClaudeProvider(Provider):
 
     def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> ClaudeParser:
         return ClaudeParser()
+
+
+def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
+    """Flags for caw's configuration, the same in scripted (``-p``) and interactive runs.
+
+    Temp files it writes (0600) are appended to ``temp_paths`` for the caller to delete after the run.
+    """
+    argv: list[str] = []
+    if config.model:
+        argv += ["--model", config.model]
+    if config.reasoning:
+        argv += ["--effort", config.reasoning]
+    if config.system_prompt:
+        # appended, not replaced: the agent keeps Claude Code's instructions for its own tools
+        if len(config.system_prompt.encode()) > _MAX_ARG:
+            path = _write_private(config.system_prompt, ".txt")
+            temp_paths.append(path)
+            argv += ["--append-system-prompt-file", str(path)]
+        else:
+            argv += ["--append-system-prompt", config.system_prompt]
+    argv += ["--permission-mode", permission_mode(config.tools)]
+    if config.tools is not None:
+        names = tool_names(config.tools)
+        argv += ["--tools", ",".join(names)]
+        if names:
+            argv += ["--allowedTools", ",".join(names)]
+    if config.mcp_servers:
+        path = _write_private(mcp_config_json(config.mcp_servers), ".json")
+        temp_paths.append(path)
+        argv += ["--mcp-config", str(path), "--strict-mcp-config"]
+    argv += list(config.extra_args)
+    return argv
 
 
 def permission_mode(tools: ToolGroup | None) -> str:

@@ -188,10 +188,6 @@ class ProfileSettings:
         self.lines: list[str] = []
 
 
-# caw.interactive builds codex's interactive argv from the same pieces under this name
-_ProfileSettings = ProfileSettings
-
-
 def mcp_overrides(servers: Iterable[MCPServer], profile: ProfileSettings) -> list[str]:
     """``-c mcp_servers.<name>.*`` overrides; env values (often tokens) go to the profile file, not argv."""
     argv: list[str] = []
