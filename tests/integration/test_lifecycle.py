@@ -91,6 +91,13 @@ def test_prompt_reaches_the_cli_on_stdin_verbatim(fake_cli) -> None:  # type: ig
     assert f"stdin len={len(data)} sha256={hashlib.sha256(data).hexdigest()}" in traj.turns[0].result
 
 
+def test_stdout_is_a_tty_but_stdin_is_a_pipe_because_claude_refuses_a_tty_stdin(fake_cli) -> None:  # type: ignore[no-untyped-def]
+    """`claude -p` exits at once on a TTY stdin; every CLI streams unbuffered only to a TTY stdout."""
+    fake_cli([{"json": init()}, {"tty_report": True}, {"json": result("ok")}])
+    traj = agent().completion("hi")
+    assert "stdin_tty=False stdout_tty=True stderr_tty=False" in traj.turns[0].result
+
+
 def test_chatty_stderr_never_deadlocks(fake_cli) -> None:  # type: ignore[no-untyped-def]
     fake_cli([{"stderr_bytes": 8 * 1024 * 1024}, {"json": init()}, {"json": text("after")}, {"json": result()}])
     traj = agent(timeout=60).completion("hi")
