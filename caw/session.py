@@ -172,9 +172,12 @@ class Session:
         return loop.run_in_executor(None, self._run_ticketed, ticket, message)
 
     def stream(self, message: str) -> TurnStream:
-        """Yield events as they arrive; the finished Turn is ``stream.turn`` after iteration."""
-        ticket = self._fifo.ticket()
-        return TurnStream(self._ticketed_events(ticket, message))
+        """Yield events as they arrive; the finished Turn is ``stream.turn`` after iteration.
+
+        The turn starts (and takes its place in line) when iteration starts: a stream that is never
+        iterated sends nothing and holds up nobody.
+        """
+        return TurnStream(self._ticketed_events(None, message))
 
     def cancel(self) -> None:
         """Stop the running turn (or a limit wait). Returns when the CLI and its tools are gone."""
@@ -243,7 +246,9 @@ class Session:
             turn: Turn = stop.value
             return turn
 
-    def _ticketed_events(self, ticket: int, message: str) -> Generator[Event, None, Turn]:
+    def _ticketed_events(self, ticket: int | None, message: str) -> Generator[Event, None, Turn]:
+        if ticket is None:
+            ticket = self._fifo.ticket()
         self._fifo.acquire(ticket)
         try:
             self._check_can_send(message)

@@ -252,3 +252,12 @@ def test_read_only_session_refuses_to_send(tmp_path: Path) -> None:
     assert loaded.trajectory.result == "saved"
     with pytest.raises(caw.SessionStateError, match="read-only"):
         loaded.send("more")
+
+
+def test_a_stream_that_is_never_iterated_holds_up_nobody() -> None:
+    runner = ScriptedRunner({"claude": ["ok"]})
+    session = session_for(caw.Agent(provider="claude", auto_wait=False), runner)
+    forgotten = session.stream("never started")
+    assert session.send("next").result == "ok"
+    assert [c[1].prompt for c in runner.calls] == ["next"]
+    assert list(forgotten) and forgotten.turn.result == "ok"  # it still runs when iterated later
