@@ -361,6 +361,7 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
         return
     cooldown = CooldownStore.default()
     setup.skip = cooldown.skip_reason
+    setup.cooldown_until = cooldown.until
     setup.on_limit = cooldown.record
     auto_wait = o.get("auto_wait")
     if auto_wait is None:

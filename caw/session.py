@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -115,6 +116,8 @@ class SessionSetup:
     clock: Callable[[], float] = time.monotonic
     #: providers to skip without trying (cooldown memory); name -> reason text
     skip: Callable[[str], str | None] = lambda name: None
+    #: when a skipped provider's cooldown ends (to wait for it when no provider is left)
+    cooldown_until: Callable[[str], datetime | None] = lambda name: None
     #: called when a provider reports a usage limit with a reset time (cooldown memory)
     on_limit: Callable[[UsageLimitError], None] = lambda err: None
     #: also write the trajectory here after every turn
@@ -270,14 +273,16 @@ class Session:
     def _first_send(self, message: str) -> Generator[Event, None, Turn]:
         """Try candidates in order until one produces a turn (see ``caw.fallback``)."""
         errors: list[Exception] = []
-        limited: list[tuple[Candidate, UsageLimitError]] = []
+        limited: list[tuple[Candidate, UsageLimitError]] = []  # limited now, or known to be (cooldown)
         order = self._candidates
         for index, cand in enumerate(order):
             name = cand.provider.name
             last = index == len(order) - 1
             skip_reason = self._setup.skip(name) if len(order) > 1 else None
             if skip_reason is not None:
-                self._record_attempt(Attempt(provider=name, reason="cooldown", error=skip_reason))
+                until = self._setup.cooldown_until(name)
+                self._record_attempt(Attempt(provider=name, reason="cooldown", error=skip_reason, resets_at=until))
+                limited.append((cand, UsageLimitError(name, skip_reason, resets_at=until, kind="usage")))
                 continue
             started = self._setup.clock()
             self._reset_for(cand)  # a conversation id from the previous candidate is not this one's
@@ -305,17 +310,25 @@ class Session:
                 Attempt(provider=name, reason="answered", duration_ms=int((self._setup.clock() - started) * 1000))
             )
             return turn
-        # nobody answered: wait for the earliest limit if that is allowed, else one error with every attempt
-        waitable = [(c, e) for c, e in limited if self._can_wait(e)]
-        if waitable and len(waitable) == len(errors) - sum(1 for a in errors if failover_reason(a) == "not_installed"):
+        # nobody answered. When every provider that could run is limited (now, or by its cooldown) and
+        # waiting is allowed, wait for the limit that resets first; otherwise one error with every attempt
+        others = [e for e in errors if not isinstance(e, UsageLimitError) and failover_reason(e) != "not_installed"]
+        if limited and not others and all(self._can_wait(e) for _, e in limited):
             best, best_exc = min(
-                waitable, key=lambda ce: ce[1].resets_at.timestamp() if ce[1].resets_at else float("inf")
+                limited, key=lambda ce: ce[1].resets_at.timestamp() if ce[1].resets_at else float("inf")
             )
             self._reset_for(best)
             self._commit(best)
-            return (yield from self._wait_and_retry(best, message, best_exc))
-        if not errors and self.trajectory.attempts:
-            raise all_failed_error([], self.trajectory.attempts)
+            started = self._setup.clock()
+            turn = yield from self._wait_and_retry(best, message, best_exc)
+            self._record_attempt(
+                Attempt(
+                    provider=best.provider.name,
+                    reason="answered",
+                    duration_ms=int((self._setup.clock() - started) * 1000),
+                )
+            )
+            return turn
         raise all_failed_error(errors, self.trajectory.attempts)
 
     def _committed_send(self, cand: Candidate, message: str) -> Generator[Event, None, Turn]:

@@ -261,3 +261,44 @@ def test_a_stream_that_is_never_iterated_holds_up_nobody() -> None:
     assert session.send("next").result == "ok"
     assert [c[1].prompt for c in runner.calls] == ["next"]
     assert list(forgotten) and forgotten.turn.result == "ok"  # it still runs when iterated later
+
+
+def test_when_every_provider_is_cooling_down_caw_waits_for_the_first_to_reset() -> None:
+    """No provider left to switch to: wait (injected clock) for the earliest cooldown, then try that one."""
+    import threading
+
+    now = [datetime.now(timezone.utc)]
+    slept: list[float] = []
+
+    def sleeper(seconds: float, cancel: threading.Event) -> bool:
+        slept.append(seconds)
+        now[0] += timedelta(seconds=seconds)
+        return False
+
+    store = CooldownStore.default()
+    store.set("claude", now[0] + timedelta(minutes=30), kind="session")
+    store.set("codex", now[0] + timedelta(minutes=10), kind="usage")
+    runner = ScriptedRunner({"codex": ["codex after its reset"], "claude": ["never"]})
+    agent = caw.Agent(
+        provider=["claude", "codex"],
+        clock=lambda: now[0],
+        sleeper=sleeper,
+        wait_buffer=60,
+        wait_output=lambda line: None,
+    )
+    session = session_for(agent, runner)
+    turn = session.send("hello")
+    assert turn.result == "codex after its reset"
+    assert runner.providers_called() == ["codex"]
+    assert 10 * 60 + 60 <= sum(slept) <= 10 * 60 + 62  # codex's reset plus the buffer, never claude's
+    attempts = [(a.provider, a.reason) for a in session.trajectory.attempts]
+    assert attempts == [("claude", "cooldown"), ("codex", "cooldown"), ("codex", "answered")]
+
+
+def test_every_provider_cooling_down_without_auto_wait_is_one_error() -> None:
+    store = CooldownStore.default()
+    store.set("claude", datetime.now(timezone.utc) + timedelta(minutes=30))
+    store.set("codex", datetime.now(timezone.utc) + timedelta(minutes=10))
+    session = session_for(caw.Agent(provider=["claude", "codex"], auto_wait=False), ScriptedRunner({}))
+    with pytest.raises(caw.AllProvidersFailed, match="cooling down"):
+        session.send("hello")
