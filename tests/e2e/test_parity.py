@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 import uuid
 
@@ -12,6 +11,7 @@ import pytest
 
 import caw
 from caw.events import RetryEvent, TextEvent, ToolCallEvent, ToolResultEvent
+from tests.background import send_in_background
 from tests.e2e.harness import LiveFactory, kill_quietly, processes_matching, wait_until
 from tests.fakes.replies import Hang, Text, Thinking, ToolCall
 
@@ -101,23 +101,13 @@ def test_cli_crash_mid_stream_keeps_partial_turn(live: LiveFactory) -> None:
     run = live()
     run.server.enqueue(Hang(60))
     session = run.agent().start_session()
-    outcome: dict[str, BaseException] = {}
-
-    def send() -> None:
-        try:
-            session.send("this will crash")
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=send)
-    worker.start()
+    send = send_in_background(session, "this will crash")
     wait_until(lambda: run.server.model_requests, 60, "the CLI's model request")
     control = session._control
     assert control is not None and control._process is not None and control._process.pid
     os.kill(control._process.pid, signal.SIGKILL)
-    worker.join(30)
-    assert not worker.is_alive()
-    err = outcome.get("error")
+    send.join(30)
+    err = send.error
     assert isinstance(err, caw.ProviderCrashed), repr(err)
     assert err.turn is not None and err.turn.status == "failed"
     assert session.trajectory.turns[-1].input == "this will crash"
@@ -130,25 +120,16 @@ def test_cancel_kills_running_tool(live: LiveFactory) -> None:
     marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 997}"
     run.server.enqueue(ToolCall(f"sleep {marker}"))
     session = run.agent().start_session()
-    errors: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            session.send("start the long command")
-        except BaseException as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=send)
-    worker.start()
+    send = send_in_background(session, "start the long command")
     try:
         pids = wait_until(lambda: processes_matching(f"sleep {marker}"), 90, "the sleep tool to start")
         started = time.monotonic()
         session.cancel()
-        worker.join(10)
+        send.join(10)
         gone_after = time.monotonic() - started
         assert not processes_matching(f"sleep {marker}"), "the tool survived the cancel"
         assert gone_after < 5.0
-        assert errors and isinstance(errors[0], caw.TurnCancelled)
+        assert isinstance(send.error, caw.TurnCancelled)
         assert session.trajectory.turns[-1].status == "cancelled"
     finally:
         kill_quietly(processes_matching(f"sleep {marker}"))
@@ -238,22 +219,13 @@ def test_cancelled_limit_wait_loses_nothing(live: LiveFactory) -> None:
     reset = int(time.time()) + 600
     run.server.enqueue(*_limit_replies(live.harness, reset))
     session = run.agent(max_wait=3600, data_dir=str(data)).start_session()
-    errors: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            session.send("please wait for me")
-        except BaseException as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=send)
-    worker.start()
+    send = send_in_background(session, "please wait for me")
     wait_until(lambda: session.trajectory.pending_message, 120, "the limit wait to start")
     started = time.monotonic()
     session.cancel()
-    worker.join(10)
+    send.join(10)
     assert time.monotonic() - started < 3
-    assert errors and isinstance(errors[0], caw.TurnCancelled)
+    assert isinstance(send.error, caw.TurnCancelled)
     saved = caw.Session.load_trajectory(data / "sessions" / session.trajectory.session_id / "trajectory.json")
     assert saved.trajectory.pending_message == "please wait for me"
     assert saved.trajectory.usage_limited

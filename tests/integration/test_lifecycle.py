@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import caw
+from tests.background import send_in_background
 from tests.integration.conftest import cmd_running, pid_alive
 from tests.integration.fake_cli import init, result, text
 
@@ -152,24 +153,16 @@ def test_cancel_kills_a_tool_in_its_own_session(fake_cli) -> None:  # type: igno
     sleeper = unique_sleep()
     fake_cli([{"json": init()}, {"orphan": sleeper}, {"json": text("started")}, {"sleep": 60}])
     session = agent().start_session()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            session.send("go")
-        except BaseException as exc:
-            errors.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
+    send = send_in_background(session, "go")
     wait_for(lambda: cmd_running(sleeper), 20, "the orphan tool")
     t0 = time.monotonic()
     session.cancel()
-    worker.join(10)
+    send.join(10)
     assert time.monotonic() - t0 < 5
     assert not cmd_running(sleeper)
-    assert isinstance(errors[0], caw.TurnCancelled)
-    assert errors[0].turn is not None and errors[0].turn.result == "started"
+    err = send.error
+    assert isinstance(err, caw.TurnCancelled)
+    assert err.turn is not None and err.turn.result == "started"
     assert session.trajectory.turns[-1].status == "cancelled"
 
 
