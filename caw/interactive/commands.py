@@ -73,40 +73,15 @@ def _claude(provider: Provider, binary: str, config: RunConfig, prompt: str) -> 
 def _codex(provider: Provider, binary: str, config: RunConfig, prompt: str) -> InteractiveCommand:
     # the mapping of CodexProvider.build (scripted) without exec/--json/stdin; the approval policy is left
     # to codex's interactive default (a person is there to answer), the sandbox is the same
-    from caw.providers.codex import (
-        ProfileSettings,
-        codex_home_dir,
-        mcp_overrides,
-        sandbox_mode,
-        toml_string,
-        tool_flags,
-        write_profile,
-    )
+    from caw.providers.codex import config_args as codex_config_args
 
     cmd = InteractiveCommand(argv=[*provider.executable(binary)])
     argv = cmd.argv
-    argv += ["-c", "analytics.enabled=false", "-s", sandbox_mode(config.tools), *tool_flags(config.tools)]
     if "--remote" not in config.extra_args:
         # without it the UI installs a background server daemon (a copy of codex in CODEX_HOME) that
         # outlives the session, and caw would kill it on the way out like any other leftover
         argv.append("--no-daemon")
-    if config.model:
-        argv += ["-m", config.model]
-    if config.reasoning:
-        argv += ["-c", f"model_reasoning_effort={toml_string(config.reasoning)}"]
-    profile = ProfileSettings()
-    if config.system_prompt:
-        value = toml_string(config.system_prompt)
-        if len(value.encode()) > _MAX_ARG:
-            profile.lines.append(f"developer_instructions = {value}")
-        else:
-            argv += ["-c", f"developer_instructions={value}"]
-    argv += mcp_overrides(config.mcp_servers, profile)
-    if profile.lines:
-        name, path = write_profile(codex_home_dir({**os.environ, **config.env}), profile.lines)
-        cmd.temp_paths.append(path)
-        argv += ["-p", name]
-    argv += list(config.extra_args)
+    argv += codex_config_args(config, cmd.temp_paths)
     if prompt:
         if _fits_argv(prompt):
             argv += ["--", prompt]  # `--`: a prompt may start with "-" (clap takes it for an option)

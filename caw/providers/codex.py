@@ -119,45 +119,52 @@ class CodexProvider(Provider):
         return "continue"
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
-        env = {**os.environ, **config.env}
-        extra = list(config.extra_args)
         inv = Invocation(argv=[*self.executable(binary), "exec", "--json", "--skip-git-repo-check"])
-        argv = inv.argv
-        # telemetry only; the agent behaves the same (plugins stay on: users may rely on them)
-        argv += ["-c", "analytics.enabled=false", "-c", 'approval_policy="never"']
-        if not _has_option(extra, _SANDBOX_OPTIONS):
-            argv += ["-s", sandbox_mode(config.tools)]
-        argv += tool_flags(config.tools)
-        if config.model and not _has_option(extra, _MODEL_OPTIONS):
-            argv += ["-m", config.model]
-        if config.reasoning:
-            argv += ["-c", f"model_reasoning_effort={toml_string(config.reasoning)}"]
-        codex_home = codex_home_dir(env)
-        profile = ProfileSettings()
-        if config.system_prompt:
-            # developer_instructions add a developer message; codex's own instructions for its tools stay
-            value = toml_string(config.system_prompt)
-            if len(value.encode()) > _MAX_ARG:
-                profile.lines.insert(0, f"developer_instructions = {value}")  # top-level: before any [table]
-            else:
-                argv += ["-c", f"developer_instructions={value}"]
-        argv += mcp_overrides(config.mcp_servers, profile)
-        if profile.lines:
-            if _has_option(extra, _PROFILE_OPTIONS):
-                raise ConfigurationError(
-                    "codex needs a caw profile file for a long system prompt or MCP env values; "
-                    "remove -p/--profile from extra_args"
-                )
-            name, path = write_profile(codex_home, profile.lines)
-            inv.temp_paths.append(path)
-            argv += ["-p", name]
-        argv += extra
+        # exec cannot ask anyone: without this, a command needing approval would just fail
+        inv.argv += ["-c", 'approval_policy="never"', *config_args(config, inv.temp_paths)]
         if request.resume_key:
-            argv += ["resume", request.resume_key]
-        argv.append("-")
+            inv.argv += ["resume", request.resume_key]
+        inv.argv.append("-")
         inv.stdin = request.prompt.encode()
         inv.cwd = config.cwd
         return inv
+
+
+def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
+    """Flags for caw's configuration, the same for ``codex exec`` and codex's interactive UI.
+
+    Options go before any subcommand (``exec resume <id> -s ...`` is rejected). A profile file it writes (0600,
+    under CODEX_HOME) is appended to ``temp_paths`` for the caller to delete after the run.
+    """
+    extra = list(config.extra_args)
+    # telemetry only; the agent behaves the same (plugins stay on: users may rely on them)
+    argv = ["-c", "analytics.enabled=false"]
+    if not _has_option(extra, _SANDBOX_OPTIONS):
+        argv += ["-s", sandbox_mode(config.tools)]
+    argv += tool_flags(config.tools)
+    if config.model and not _has_option(extra, _MODEL_OPTIONS):
+        argv += ["-m", config.model]
+    if config.reasoning:
+        argv += ["-c", f"model_reasoning_effort={toml_string(config.reasoning)}"]
+    profile = ProfileSettings()
+    if config.system_prompt:
+        # developer_instructions add a developer message; codex's own instructions for its tools stay
+        value = toml_string(config.system_prompt)
+        if len(value.encode()) > _MAX_ARG:
+            profile.lines.insert(0, f"developer_instructions = {value}")  # top-level: before any [table]
+        else:
+            argv += ["-c", f"developer_instructions={value}"]
+    argv += mcp_overrides(config.mcp_servers, profile)
+    if profile.lines:
+        if _has_option(extra, _PROFILE_OPTIONS):
+            raise ConfigurationError(
+                "codex needs a caw profile file for a long system prompt or MCP env values; "
+                "remove -p/--profile from extra_args"
+            )
+        name, path = write_profile(codex_home_dir({**os.environ, **config.env}), profile.lines)
+        temp_paths.append(path)
+        argv += ["-p", name]
+    return argv + extra
 
 
 def sandbox_mode(tools: ToolGroup | None) -> str:
