@@ -139,7 +139,6 @@ class Session:
         *,
         resume_key: str | None = None,
         read_only: bool = False,
-        traj_path: Path | None = None,
     ) -> None:
         if not candidates and not read_only:
             raise SessionStateError("a session needs at least one provider")
@@ -148,7 +147,6 @@ class Session:
         self._committed: Candidate | None = candidates[0] if (resume_key and candidates) else None
         self._resume_key = resume_key
         self._read_only = read_only
-        self._traj_path = traj_path
         self._fifo = _FifoLock()
         self._control: TurnControl | None = None
         self._cancel_wait = threading.Event()
@@ -237,7 +235,7 @@ class Session:
     def load_trajectory(cls, path: str | Path) -> Session:
         """A read-only session over a saved trajectory (``send`` raises)."""
         traj = load_trajectory_file(Path(path))
-        return cls([], SessionSetup(), traj, read_only=True, traj_path=Path(path))
+        return cls([], SessionSetup(), traj, read_only=True)
 
     # ---- turn orchestration ----------------------------------------------------------------------
     def _run_ticketed(self, ticket: int, message: str) -> Turn:

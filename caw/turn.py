@@ -96,7 +96,6 @@ class TurnAssembler:
         self._parts: list[str] = []
         self.limit_event: RateLimitEvent | None = None
         self.fatal: ErrorEvent | None = None
-        self.session_started: SessionStarted | None = None
 
     def flush(self) -> None:
         """Write merged text into the last block. Call before reading the turn."""
@@ -147,7 +146,6 @@ class TurnAssembler:
         elif isinstance(ev, RetryEvent):
             self.turn.retries += 1
         elif isinstance(ev, SessionStarted):
-            self.session_started = ev
             if ev.model and not self.turn.model:
                 self.turn.model = ev.model
         elif isinstance(ev, ErrorEvent) and ev.fatal:

@@ -51,10 +51,6 @@ class LineFramer:
         self._buf = bytearray()
         return [rest]
 
-    @property
-    def pending_bytes(self) -> int:
-        return len(self._buf)
-
 
 def _decode(raw: bytes) -> str:
     line = raw.decode("utf-8", "replace")

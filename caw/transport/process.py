@@ -125,8 +125,6 @@ class AgentProcess:
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
-        self.killed_pids: list[int] = []
-        self.stdin_error: str | None = None
         self.started_at: float | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -175,8 +173,8 @@ class AgentProcess:
         try:
             if self.spec.stdin_data:
                 stdin.write(self.spec.stdin_data)
-        except OSError as exc:  # the CLI exited before reading it all
-            self.stdin_error = str(exc)
+        except OSError:
+            pass  # the CLI exited before reading it all: its output (or exit code) tells what happened
         finally:
             try:
                 stdin.close()
@@ -279,7 +277,7 @@ class AgentProcess:
             if self._popen.poll() is None and grace_s > 0:
                 self.interrupt()
                 self.wait(grace_s)
-            self.killed_pids += reaper.kill_tree(self._popen.pid, self.run_id)
+            reaper.kill_tree(self._popen.pid, self.run_id)
             self.wait(1.0)
 
     def stop(self, grace_s: float = 2.0) -> None:
