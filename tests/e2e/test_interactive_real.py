@@ -233,10 +233,17 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Run]]:
 
 
 def _quit(run: Run) -> None:
-    """Quit the way a person would (``RealCli.quit_keys``), one key press at a time."""
-    for keys in run.cli.quit_keys:
-        run.child.send(keys)
-        run.pump(0.4)  # a separate key press, not part of the same read
+    """Quit the way a person would (``RealCli.quit_keys``), one key press at a time, and again if the UI is
+    still there: a first Ctrl-C that lands while the UI is still busy with the reply only interrupts."""
+    # the reply is on screen before the CLI has closed its turn (codex: a Ctrl-C then only interrupts, and it
+    # shows "Conversation interrupted"): read the screen a moment first, as a person would
+    run.pump(2.0)
+    for _ in range(3):
+        for keys in run.cli.quit_keys:
+            run.child.send(keys)
+            run.pump(0.4)  # a separate key press, not part of the same read
+        if run.child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=10) == 0:
+            return
 
 
 @pytest.mark.parametrize("cli", CLIS, ids=[c.name for c in CLIS])
