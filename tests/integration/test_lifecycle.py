@@ -151,7 +151,8 @@ def test_watchdogs_raise_their_own_error_and_keep_the_partial_turn(fake_cli, scr
 
 def test_cancel_kills_a_tool_in_its_own_session(fake_cli) -> None:  # type: ignore[no-untyped-def]
     sleeper = unique_sleep()
-    fake_cli([{"json": init()}, {"orphan": sleeper}, {"json": text("started")}, {"sleep": 60}])
+    # the text first: once the tool is visible, "started" is already in the pty, so the partial turn must keep it
+    fake_cli([{"json": init()}, {"json": text("started")}, {"orphan": sleeper}, {"sleep": 60}])
     session = agent().start_session()
     send = send_in_background(session, "go")
     wait_for(lambda: cmd_running(sleeper), 20, "the orphan tool")
