@@ -27,7 +27,6 @@ from caw.errors import (
     UsageLimitError,
 )
 from caw.events import Event, event_json_schema
-from caw.fallback import get_provider_order, set_provider_order
 from caw.interactive import InteractiveResult
 from caw.limits import UsageLimit, detect_limit
 from caw.models import (
@@ -42,10 +41,10 @@ from caw.models import (
     Turn,
     UsageStats,
 )
+from caw.providers.order import get_provider_order, set_provider_order
 from caw.session import Session, TurnStream
-from caw.store import list_sessions
-
-__version__ = "0.1.0"
+from caw.state.store import list_sessions
+from caw.version import __version__
 
 __all__ = [
     "Agent",

@@ -6,21 +6,37 @@ servers, where to keep sessions) and makes sessions. It never runs a process its
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from caw.errors import ConfigurationError, InvalidResumeHandle
-from caw.fallback import Candidate, global_models, resolve_order
+from caw.errors import (
+    AuthenticationError,
+    CawError,
+    ConfigurationError,
+    InvalidResumeHandle,
+    ProviderNotInstalled,
+    UsageLimitError,
+)
+from caw.interactive import InteractiveResult, launch
 from caw.models import MCPServer, ModelTier, ToolGroup, Trajectory
-from caw.providers import get_provider
+from caw.policy.autowait import LimitWaitPolicy
+from caw.providers import canonical_name, get_provider
 from caw.providers.base import RunConfig
+from caw.providers.health import PROBE_PROMPT, PROBE_TIMEOUT, LiveStatus, ProviderHealth, check_health
+from caw.providers.order import global_models, resolve_order
 from caw.session import Logger, Session, SessionSetup
-from caw.store import SessionStore
-from caw.turn import TurnOptions
+from caw.session.candidate import Candidate
+from caw.session.turn import TurnOptions
+from caw.state.handle import decode, looks_like_handle
+from caw.state.ledger import CooldownStore
+from caw.state.store import SessionStore
+from caw.text import clip
 
 _OFF = ("0", "false", "no", "off")
 
@@ -51,7 +67,8 @@ class Agent:
     ``models`` (a model per provider), ``auto_wait``, ``max_wait`` and ``wait_buffer`` (seconds),
     ``timeout``, ``idle_timeout``, ``first_output_timeout``, ``stop_grace`` (seconds), ``extra_args``
     (extra CLI flags for the first provider), ``on_missing`` ("raise" or "fresh", for resumes),
-    ``wait_output`` (a ``str -> None`` writer for limit-wait progress lines instead of stderr).
+    ``wait_output`` (a ``str -> None`` writer for limit-wait progress lines instead of stderr),
+    ``wait_display`` (makes the countdown shown on a terminal; see ``caw.policy.autowait.CountdownFactory``).
     """
 
     def __init__(
@@ -92,7 +109,7 @@ class Agent:
         {
             "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
             "first_output_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper", "model_for_all",
-            "wait_output",
+            "wait_output", "wait_display",
         }
     )  # fmt: skip
 
@@ -193,8 +210,6 @@ class Agent:
 
     def resume_session(self, resume_handle: str, **kw: Any) -> Session:
         """Continue a conversation from ``Session.resume_handle`` (or a bare caw session id with ``data_dir``)."""
-        from caw.handle import decode, looks_like_handle
-
         agent = self._with(kw)
         store = agent._store()
         text = resume_handle.strip() if isinstance(resume_handle, str) else resume_handle
@@ -208,7 +223,7 @@ class Agent:
                 "that is not a resume handle; a bare session id is accepted only when data_dir is set",
                 why="not_a_handle",
             )
-        handle = decode(text)
+        handle = decode(text, resolve=canonical_name)
         pinned = agent._explicit_provider
         pinned_one = pinned is not None and not (isinstance(pinned, str) and pinned.lower() == "auto")
         if pinned_one and len(agent._order) == 1 and agent._order[0] != handle.provider:
@@ -243,35 +258,29 @@ class Agent:
 
     def check_limit(self) -> int | None:
         """Minutes until the first provider's known usage limit resets, or None (no request is sent)."""
-        from caw.cooldown import CooldownStore
-
         until = CooldownStore.default().until(self.provider)
         if until is None:
             return None
-        import math
-        from datetime import datetime, timezone
-
         seconds = (until - datetime.now(timezone.utc)).total_seconds()
         return max(1, math.ceil(seconds / 60)) if seconds > 0 else None
 
-    def check_health(self, live: bool = False) -> Any:
-        """Health of the resolved provider (``live=True`` also sends one minimal request). See ``caw.health``."""
-        from caw.health import check_health
+    def check_health(self, live: bool = False) -> ProviderHealth:
+        """Health of the resolved provider (``live=True`` also sends one minimal request).
 
+        See ``caw.providers.health``.
+        """
         name = self.provider
         cand = next(c for c in self._candidates() if c.provider.name == name)
-        return check_health(name, live=live, config=cand.config)
+        return check_health(name, live=live, config=cand.config, probe=live_probe)
 
     def interactive(
         self, initial_prompt: str = "", capture_bytes: int = 0, *, select_provider: bool = False, **kw: Any
-    ) -> Any:
+    ) -> InteractiveResult:
         """Hand the terminal to the CLI's own interactive UI (see ``caw.interactive``).
 
         Returns ``InteractiveResult(exit_code, output)``; ``select_provider=True`` first shows a menu of the
         installed providers (cancel: exit code 130, nothing launched).
         """
-        from caw.interactive import launch
-
         agent = self._with(kw)
         return launch(agent._candidates(), initial_prompt, capture_bytes=capture_bytes, select_provider=select_provider)
 
@@ -355,10 +364,6 @@ class Agent:
 
 def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None:
     """Cooldown memory and the auto-wait policy (both optional layers)."""
-    try:
-        from caw.cooldown import CooldownStore
-    except ImportError:  # pragma: no cover - layer not present
-        return
     cooldown = CooldownStore.default()
     setup.skip = cooldown.skip_reason
     setup.cooldown_until = cooldown.until
@@ -368,14 +373,38 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
         auto_wait = os.environ.get("CAW_AUTOWAIT", "1").strip().lower() not in _OFF
     if not auto_wait:
         return
-    try:
-        from caw.ratelimit import LimitWaitPolicy
-    except ImportError:  # pragma: no cover
-        return
     setup.limit_waiter = LimitWaitPolicy.from_options(
         max_wait=o.get("max_wait"),
         buffer=o.get("wait_buffer"),
         clock=o.get("clock"),
         sleeper=o.get("sleeper"),
         out=o.get("wait_output"),
+        countdown=o.get("wait_display"),
     )
+
+
+def live_probe(name: str, config: RunConfig | None, env: Mapping[str, str] | None) -> tuple[LiveStatus, str]:
+    """One minimal turn through ``Agent.completion``; the error class says what is wrong."""
+    extra_env = {**(env or {}), **(config.env if config is not None else {})}
+    agent = Agent(
+        provider=name,
+        model=config.model if config is not None else None,
+        reasoning=config.reasoning if config is not None else None,
+        tools=ToolGroup.NONE,
+        auto_wait=False,
+        timeout=PROBE_TIMEOUT,
+        cwd=config.cwd if config is not None else None,
+        env=extra_env,
+    )
+    try:
+        traj = agent.completion(PROBE_PROMPT)
+    except UsageLimitError as exc:
+        when = f"resets at {exc.resets_at.isoformat(timespec='minutes')}" if exc.resets_at else "reset time unknown"
+        return "rate_limited", clip(f"{when}: {exc.detail}", 200)
+    except AuthenticationError as exc:
+        return "auth_error", clip(exc.detail, 200)
+    except ProviderNotInstalled as exc:
+        return "not_installed", clip(str(exc), 200)
+    except CawError as exc:
+        return "error", clip(f"{type(exc).__name__}: {exc}", 200)
+    return "answers", clip(f"replied {traj.result.strip()!r}", 200)

@@ -3,7 +3,7 @@
 Three steps, one module each:
 
 * **choose** the CLI (here, ``launch``): the first installed candidate, or the one picked in the menu
-  (``caw.picker``);
+  (``caw.interactive.picker``);
 * **build** its interactive command line (``commands``, one small function per CLI): the same model,
   effort, system prompt, tools and MCP mapping as the scripted adapters, without their scripted-output
   flags, and a decision on how the initial prompt travels (argv, or ``InteractiveCommand.paste``);
@@ -25,6 +25,9 @@ How the initial prompt reaches the agent verbatim, whatever its size or first ch
     >>> from caw import Agent
     >>> Agent(provider="claude").interactive("Explain this repo")     # doctest: +SKIP
     InteractiveResult(exit_code=0, output=b'...')
+
+May import every layer below it (``caw.providers``, ``caw.session.candidate``, ``caw.state``,
+``caw.transport``), ptyprocess and pexpect; never the agent or the cli.
 """
 
 from __future__ import annotations
@@ -37,11 +40,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from caw.errors import ConfigurationError, ProviderNotInstalled
-from caw.fallback import Candidate
 from caw.interactive.bridge import CANCELLED, InteractiveResult, _Bridge, _PasteFeeder
 from caw.interactive.commands import InteractiveCommand, interactive_command
 from caw.interactive.terminal import TerminalModes, _FdWriter, _SignalGuard, _Terminated
 from caw.providers import available_names, get_provider
+from caw.session.candidate import Candidate
 
 
 # ---- choosing ------------------------------------------------------------------------------------------
@@ -105,7 +108,7 @@ def _choose_and_run(
     guard: _SignalGuard,
 ) -> InteractiveResult:
     if select_provider:
-        from caw.picker import pick_provider
+        from caw.interactive.picker import pick_provider
 
         menu = [c for c in _menu_candidates(candidates) if c.installed()]
         if not menu:

@@ -1,34 +1,24 @@
-"""Provider adapters: one small class per CLI (argv/env building and line -> event parsing)."""
+"""Providers: one class per CLI that owns everything about it.
+
+A ``Provider`` holds its CLI's argv and environment, its stdout parser, its interactive command, its
+credential signal and config home, its install and login hints and its limit markers. The registry
+(``register``, ``get_provider``) is the only way the layers above find one; the built-ins register here
+through the same call a user's fourth provider uses.
+
+May import: ``caw.errors``, ``caw.models``, ``caw.events``, ``caw.text``, ``caw.limits``, ``caw.state``,
+``caw.transport`` (never the session, policy, agent or cli layers).
+"""
 
 from __future__ import annotations
 
-from caw.errors import UnknownProviderError
 from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
 from caw.providers.claude import ClaudeProvider
 from caw.providers.codex import CodexProvider
-from caw.providers.names import PROVIDER_NAMES, canonical_name
 from caw.providers.opencode import OpencodeProvider
+from caw.providers.registry import available_names, canonical_name, get_provider, register
 
-_REGISTRY: dict[str, Provider] = {"claude": ClaudeProvider(), "codex": CodexProvider(), "opencode": OpencodeProvider()}
-
-
-def register(provider: Provider) -> None:
-    """Add (or replace) a provider; the built-ins register through this same path."""
-    _REGISTRY[provider.name] = provider
-
-
-def get_provider(name: str) -> Provider:
-    """The provider called ``name`` (aliases accepted). Raises UnknownProviderError."""
-    canonical = canonical_name(name) or name
-    try:
-        return _REGISTRY[canonical]
-    except KeyError:
-        raise UnknownProviderError(name, PROVIDER_NAMES) from None
-
-
-def available_names() -> tuple[str, ...]:
-    return tuple(n for n in PROVIDER_NAMES if n in _REGISTRY) + tuple(n for n in _REGISTRY if n not in PROVIDER_NAMES)
-
+for _builtin in (ClaudeProvider(), CodexProvider(), OpencodeProvider()):
+    register(_builtin)
 
 __all__ = [
     "Invocation",
@@ -37,6 +27,7 @@ __all__ = [
     "TurnParser",
     "TurnRequest",
     "available_names",
+    "canonical_name",
     "get_provider",
     "register",
 ]

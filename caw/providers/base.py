@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from caw.events import ErrorEvent, Event, RawEvent, ResultEvent
 from caw.models import MCPServer, ModelTier, ToolGroup
+from caw.text import last_meaningful_line
 
 
 @dataclass(frozen=True)
@@ -107,21 +108,12 @@ class TurnParser(ABC):
         return [ErrorEvent(provider=self.provider, kind="cli", message=msg)]
 
 
-def last_meaningful_line(text: str) -> str:
-    """The last non-empty line of a CLI's stderr, without terminal codes (for one-line error messages)."""
-    from caw.transport.framing import strip_ansi
-
-    for line in reversed(text.splitlines()):
-        clean = strip_ansi(line).strip()
-        if clean:
-            return clean
-    return ""
-
-
 class Provider(ABC):
     """One CLI. Subclasses are small: flags, env, and a parser."""
 
     name: ClassVar[str]
+    #: other accepted spellings of ``name`` (lower case), e.g. ``claude_code``
+    aliases: ClassVar[tuple[str, ...]] = ()
     binary_name: ClassVar[str]
     #: env var pointing at the CLI's config home (None when the CLI has none)
     config_home_var: ClassVar[str | None] = None

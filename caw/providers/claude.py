@@ -40,7 +40,8 @@ from caw.events import (
     UsageEvent,
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
-from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest, last_meaningful_line
+from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+from caw.text import last_meaningful_line
 
 # ToolGroup -> Claude Code's built-in tool names
 TOOL_NAMES: dict[ToolGroup, tuple[str, ...]] = {
@@ -105,6 +106,7 @@ def mcp_config_json(servers: tuple[MCPServer, ...]) -> str:
 
 
 class ClaudeProvider(Provider):
+    aliases = ("claude_code", "claude-code")
     name = "claude"
     binary_name = "claude"
     config_home_var = "CLAUDE_CONFIG_DIR"

@@ -53,7 +53,8 @@ from caw.events import (
     WarningEvent,
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
-from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest, last_meaningful_line
+from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+from caw.text import last_meaningful_line
 
 # argv strings are limited to 128 KiB on Linux; above this caw's settings go through a profile file
 _MAX_ARG = 100_000

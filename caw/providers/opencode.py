@@ -56,7 +56,8 @@ from caw.events import (
     WarningEvent,
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
-from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest, last_meaningful_line
+from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+from caw.text import last_meaningful_line
 
 # ToolGroup -> opencode permission names (1.18.33). A group the user did not grant is set to "deny", which
 # also removes its tools from the list sent to the model; a granted group keeps opencode's own defaults
@@ -101,7 +102,7 @@ class OpencodeProvider(Provider):
         if config.reasoning:
             argv += ["--variant", config.reasoning]
         argv += list(config.extra_args)
-        # the CLI's env is os.environ + config.env + ours (caw.turn): merge with what it would otherwise get
+        # the CLI's env is os.environ + config.env + ours (caw.session.turn): merge with what it would otherwise get
         user_env = {**os.environ, **config.env}
         if config.tools is not None:
             inv.env[PERMISSION_VAR] = permission_json(config.tools, user_env.get(PERMISSION_VAR))
@@ -522,7 +523,7 @@ class OpencodeParser(TurnParser):
 
 
 def _stderr_lines(stderr: str) -> list[str]:
-    from caw.transport.framing import strip_ansi
+    from caw.text import strip_ansi
 
     lines = (strip_ansi(line).strip() for line in stderr.splitlines())
     return [line.lstrip("! ").strip() for line in lines if line]

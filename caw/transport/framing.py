@@ -8,21 +8,7 @@ newline, so a 10 MB line costs O(n), not O(n²)).
 
 from __future__ import annotations
 
-import re
-
-# CSI ... final byte; OSC ... BEL/ST; charset selection ESC ( B; two-byte ESC sequences; C0 controls but \t
-_ANSI = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[()*+][0-~]"
-    r"|\x1b[ -/]*[0-~]"
-    r"|[\x00-\x08\x0b-\x1f\x7f]"
-)
-
-
-def strip_ansi(text: str) -> str:
-    """Remove terminal control sequences and control characters (but tabs) from ``text``."""
-    return _ANSI.sub("", text)
+from caw.text import strip_ansi
 
 
 class LineFramer:

@@ -23,9 +23,9 @@ import pytest
 
 import caw
 from caw.events import RetryEvent, ToolResultEvent, WarningEvent
-from caw.handle import ResumeHandle, encode
 from caw.models import MCPServer, ToolGroup
 from caw.providers.codex import CodexProvider
+from caw.state.handle import ResumeHandle, encode
 from tests.e2e.harness import Live, LiveFactory, live_factory
 from tests.e2e.harness_codex import CODEX
 from tests.fakes.base import Responder

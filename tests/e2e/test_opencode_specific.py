@@ -21,7 +21,7 @@ import pytest
 
 import caw
 from caw.events import WarningEvent
-from caw.handle import ResumeHandle, decode, encode
+from caw.state.handle import ResumeHandle, decode, encode
 from tests.e2e.harness import Live, LiveFactory, live_factory, wait_until
 from tests.e2e.harness_opencode import OPENCODE, opencode_rate_limited
 from tests.fakes.base import FakeModelServer

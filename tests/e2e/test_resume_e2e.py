@@ -99,7 +99,7 @@ def test_full_trajectory_is_restored_with_the_data_dir(live: LiveFactory) -> Non
 
 
 def test_missing_conversation_raises_or_starts_fresh(live: LiveFactory) -> None:
-    from caw.handle import ResumeHandle, encode
+    from caw.state.handle import ResumeHandle, encode
 
     run = live()
     fake_key = {
@@ -132,7 +132,7 @@ def test_hostile_handles_are_invalid_resume_handle(bad: str) -> None:
 
 
 def test_pinned_agent_refuses_another_providers_handle() -> None:
-    from caw.handle import ResumeHandle, encode
+    from caw.state.handle import ResumeHandle, encode
 
     handle = encode(ResumeHandle(provider="codex", session_id="s", resume_key="k", cwd="/tmp"))
     with pytest.raises(caw.ConfigurationError, match="pinned"):

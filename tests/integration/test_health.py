@@ -1,4 +1,4 @@
-"""Provider health (caw.health): fake CLI scripts on a PATH the test controls, credentials in a temp HOME."""
+"""Provider health (caw.providers.health): fake CLI scripts on a PATH the test controls, credentials in a temp HOME."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pytest
 import caw.agent
 import caw.providers
 from caw.agent import Agent
-from caw.cooldown import CooldownStore
 from caw.errors import AuthenticationError, ProviderCrashed, UsageLimitError
-from caw.health import PROBE_PROMPT, ProviderHealth, check_all, check_health, credential_signal
 from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+from caw.providers.health import PROBE_PROMPT, ProviderHealth, check_all, check_health, credential_signal
+from caw.state.ledger import CooldownStore
 
 SECRET = "sk-ant-test-SECRET-VALUE-never-printed"
 

@@ -24,14 +24,14 @@ from typing import Any
 import pexpect
 import pytest
 
-from caw.cooldown import CooldownStore
 from caw.errors import ConfigurationError
-from caw.fallback import Candidate
 from caw.interactive import TerminalModes, _PasteFeeder, interactive_command, launch
+from caw.interactive.picker import parse_keys, pick_provider
 from caw.models import MCPServer, ToolGroup
-from caw.picker import parse_keys, pick_provider
 from caw.providers import get_provider
 from caw.providers.base import RunConfig
+from caw.session.candidate import Candidate
+from caw.state.ledger import CooldownStore
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_TUI = Path(__file__).with_name("fake_tui.py")

@@ -9,8 +9,8 @@ from typing import Any
 from caw.events import Event
 from caw.models import Turn
 from caw.providers.base import TurnParser
+from caw.session.turn import TurnAssembler
 from caw.transport.framing import clean_line
-from caw.turn import TurnAssembler
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -23,8 +23,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import caw
-from caw import ci, cli
-from caw.cli import ExitCode, Failure, app, failure_for, parse_tools
+from caw import cli
+from caw.cli import ExitCode, Failure, app, ci, failure_for, parse_tools
+from caw.cli.reports import render_trajectory, steps
+from caw.cli.views import LiveView, Outcome
 from caw.errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -54,9 +56,8 @@ from caw.events import (
     event_json_schema,
 )
 from caw.models import Attempt, TextBlock, ToolGroup, ToolUse, Trajectory, Turn, UsageStats
-from caw.render import LiveView, Outcome, render_trajectory, steps
 from caw.session import TurnStream
-from caw.store import SessionStore
+from caw.state.store import SessionStore
 
 HANDLE = "caw1_TESTHANDLE"
 RESET = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)
@@ -161,7 +162,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def script(monkeypatch: pytest.MonkeyPatch) -> Script:
     s = Script(events=[SessionStarted(provider="claude", session_id="k1"), TextEvent(provider="claude", text="hi")])
     fake = type("BoundFakeAgent", (FakeAgent,), {"script": s})
-    monkeypatch.setattr(caw, "Agent", fake)
+    monkeypatch.setattr(cli.runner, "Agent", fake)
     return s
 
 
@@ -277,7 +278,7 @@ def test_parse_tools() -> None:
     assert parse_tools("NO_INTERACTION") == ToolGroup.NO_INTERACTION
     assert parse_tools("none") == ToolGroup.NONE
     assert parse_tools("all,-interaction") == ToolGroup.NO_INTERACTION
-    with pytest.raises(cli.UsageProblem):
+    with pytest.raises(cli.exit_codes.UsageProblem):
         parse_tools("readers")
 
 
@@ -653,7 +654,7 @@ def test_sessions_of_an_empty_dir(tmp_path: Path) -> None:
 
 
 def _health(monkeypatch: pytest.MonkeyPatch, rows: list[Any]) -> list[Any]:
-    import caw.health
+    import caw.providers.health
 
     seen: list[Any] = []
 
@@ -661,12 +662,12 @@ def _health(monkeypatch: pytest.MonkeyPatch, rows: list[Any]) -> list[Any]:
         seen.append((tuple(order), live))
         return rows
 
-    monkeypatch.setattr(caw.health, "check_all", check_all)
+    monkeypatch.setattr(caw.providers.health, "check_all", check_all)
     return seen
 
 
 def test_doctor_exit_0_when_the_first_provider_is_usable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from caw.health import ProviderHealth
+    from caw.providers.health import ProviderHealth
 
     rows = [
         ProviderHealth(provider="claude", installed=True, binary="/bin/claude", version="2.1", credential="env X"),
@@ -689,7 +690,7 @@ def test_doctor_exit_0_when_the_first_provider_is_usable(monkeypatch: pytest.Mon
 
 
 def test_doctor_table_on_a_terminal() -> None:
-    from caw.render import render_doctor
+    from caw.cli.reports import render_doctor
 
     buf = io.StringIO()
     row = {"provider": "claude", "installed": True, "binary": "/b/claude", "version": "2.1", "ok": True}
@@ -699,7 +700,7 @@ def test_doctor_table_on_a_terminal() -> None:
 
 
 def test_doctor_exit_3_when_the_first_provider_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from caw.health import ProviderHealth
+    from caw.providers.health import ProviderHealth
 
     seen = _health(monkeypatch, [ProviderHealth(provider="codex", installed=False)])
     r = invoke("doctor", "--provider", "codex", "--live")
@@ -806,7 +807,7 @@ def test_chat_exits_with_the_clis_exit_code(monkeypatch: pytest.MonkeyPatch) -> 
             calls.append((prompt, select_provider))
             return Result(7)
 
-    monkeypatch.setattr(caw, "Agent", ChatAgent)
+    monkeypatch.setattr(cli.runner, "Agent", ChatAgent)
     r = invoke("chat", "--provider", "codex", "--pick", "--", "-starts with dash")
     assert r.exit_code == 7
     assert calls == [{"provider": "codex", "model": None, "reasoning": None}, ("-starts with dash", True)]

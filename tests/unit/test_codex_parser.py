@@ -51,7 +51,7 @@ from caw.providers.codex import (
     toml_string,
     usage_from_codex,
 )
-from caw.turn import error_from_event
+from caw.session.turn import error_from_event
 from tests.unit.parse_helpers import FIXTURES, fixture_lines, fixture_meta, replay, replay_fixture
 
 UTC = timezone.utc

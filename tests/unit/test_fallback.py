@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import caw
-from caw.cooldown import CooldownStore
 from caw.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -20,8 +19,9 @@ from caw.errors import (
     UnknownProviderError,
     UsageLimitError,
 )
-from caw.fallback import normalize_order, resolve_order
+from caw.providers.order import normalize_order, resolve_order
 from caw.session import Session
+from caw.state.ledger import CooldownStore
 from tests.unit.scripted import ScriptedRunner
 
 

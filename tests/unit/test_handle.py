@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from caw import handle as handle_mod
 from caw.errors import InvalidResumeHandle
-from caw.handle import MAX_LENGTH, PREFIX, ResumeHandle, decode, encode, looks_like_handle
+from caw.providers import canonical_name
+from caw.state import handle as handle_mod
+from caw.state.handle import MAX_LENGTH, PREFIX, ResumeHandle, decode, encode, looks_like_handle
 
 HANDLE_RE = re.compile(r"^caw\d+_[A-Za-z0-9_-]+$")
 
@@ -136,13 +137,13 @@ def test_created_at_that_overflows_in_utc_is_a_value_error() -> None:
         make(created_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))
 
 
-def test_provider_alias_is_canonicalised() -> None:
-    assert make(provider="Claude-Code").provider == "claude"
+def test_provider_name_is_lower_cased() -> None:
+    assert make(provider="Claude").provider == "claude"
 
 
-def test_model_refuses_unknown_provider_and_relative_cwd() -> None:
-    with pytest.raises(ValueError, match="unknown provider"):
-        make(provider="gemini")
+def test_model_refuses_a_provider_that_is_not_a_name_and_relative_cwd() -> None:
+    with pytest.raises(ValueError, match="not a provider name"):
+        make(provider="gem ini")
     with pytest.raises(ValueError, match="absolute"):
         make(cwd="relative/dir")
 
@@ -346,15 +347,18 @@ def test_unknown_wire_keys_are_ignored_for_forward_compatibility() -> None:
     )
 
 
-def test_unknown_provider() -> None:
-    err = rejected(handle_mod._encode_payload({**VALID_WIRE, "p": "gemini"}))
-    assert err.why == "unknown_provider"
-    message = str(err)
-    assert "gemini" in message and "claude" in message
+def test_unknown_provider_with_the_registry_as_resolver() -> None:
+    text = handle_mod._encode_payload({**VALID_WIRE, "p": "gemini"})
+    with pytest.raises(InvalidResumeHandle) as info:
+        decode(text, resolve=canonical_name)
+    assert info.value.why == "unknown_provider"
+    assert "gemini" in str(info.value)
+    assert decode(text).provider == "gemini"  # the codec alone knows shapes, not which providers exist
 
 
-def test_provider_alias_on_the_wire_is_accepted() -> None:
-    assert decode(handle_mod._encode_payload({**VALID_WIRE, "p": "claude-code"})).provider == "claude"
+def test_provider_alias_on_the_wire_is_resolved_by_the_registry() -> None:
+    text = handle_mod._encode_payload({**VALID_WIRE, "p": "claude-code"})
+    assert decode(text, resolve=canonical_name).provider == "claude"
 
 
 def test_error_messages_never_echo_raw_newlines_from_input() -> None:

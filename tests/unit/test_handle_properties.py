@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from caw.errors import InvalidResumeHandle
-from caw.handle import MAX_LENGTH, ResumeHandle, decode, encode
-from caw.providers.names import PROVIDER_NAMES
+from caw.state.handle import MAX_LENGTH, ResumeHandle, decode, encode
+
+PROVIDER_NAMES = ("claude", "codex", "opencode")
 
 HANDLE_RE = re.compile(r"^caw\d+_[A-Za-z0-9_-]+$")
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

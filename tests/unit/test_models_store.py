@@ -10,7 +10,7 @@ import pytest
 
 from caw.events import EVENT_ADAPTER, TextEvent, event_json_schema
 from caw.models import TextBlock, ThinkingBlock, ToolGroup, ToolUse, Trajectory, Turn, UsageStats
-from caw.store import SessionStore, atomic_write_text, list_sessions
+from caw.state.store import SessionStore, atomic_write_text, list_sessions
 
 
 def test_usage_adds_and_totals() -> None:

@@ -42,7 +42,7 @@ from caw.providers.opencode import (
     reset_from_headers,
     usage_from_step,
 )
-from caw.turn import error_from_event
+from caw.session.turn import error_from_event
 from tests.unit.parse_helpers import fixture_lines, fixture_meta, replay, replay_fixture
 
 SID = "ses_test0000000000000000000"

@@ -1,4 +1,4 @@
-"""The auto-wait policy (caw.ratelimit) and its countdown, on a fake clock: nothing here really sleeps."""
+"""The auto-wait policy (caw.policy.autowait) and its countdown, on a fake clock: nothing here really sleeps."""
 
 from __future__ import annotations
 
@@ -11,21 +11,24 @@ from typing import Any
 import pytest
 
 from caw.agent import Agent
-from caw.cooldown import CooldownStore
-from caw.countdown import Countdown, describe, short_time
+from caw.cli.args import rich_countdown
+from caw.cli.countdown import Countdown
 from caw.errors import ConfigurationError, TurnCancelled, UsageLimitError
 from caw.events import LimitWaitEvent, event_summary
-from caw.ratelimit import (
+from caw.policy.autowait import (
     DEFAULT_BUFFER,
     DEFAULT_MAX_WAIT,
     UNKNOWN_RESET_SCHEDULE,
     LimitWaitPolicy,
     LineDisplay,
     WaitPlan,
+    describe,
     format_duration,
     known_limits,
     parse_duration,
+    short_time,
 )
+from caw.state.ledger import CooldownStore
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 HANDLE = "caw1-test-handle"
@@ -325,10 +328,11 @@ def test_writes_lines_to_stderr_when_it_is_not_a_terminal(capsys: pytest.Capture
 
 
 def test_a_terminal_gets_the_countdown(monkeypatch: pytest.MonkeyPatch) -> None:
-    import caw.ratelimit as ratelimit
+    import caw.policy.autowait as ratelimit
 
     monkeypatch.setattr(ratelimit, "_stderr_is_tty", lambda: True)
-    assert isinstance(LimitWaitPolicy()._display(), Countdown)
+    assert isinstance(LimitWaitPolicy()._display(), ratelimit.TtyCountdown)  # the policy's own, no rich
+    assert isinstance(LimitWaitPolicy(countdown=rich_countdown)._display(), Countdown)  # what `caw` hands in
     assert isinstance(LimitWaitPolicy(out=print)._display(), LineDisplay)  # an explicit writer means lines
     monkeypatch.setattr(ratelimit, "_stderr_is_tty", lambda: False)
     assert isinstance(LimitWaitPolicy()._display(), LineDisplay)

@@ -9,7 +9,7 @@ for presence and credential files for existence; caw never reads, prints or stor
 ``Agent.completion``) and reports whether the provider answers, is rate-limited, or rejects the login.
 That spends one tiny request, so it is never the default.
 
-    >>> from caw.health import check_all
+    >>> from caw.providers.health import check_all
     >>> for h in check_all():                       # doctest: +SKIP
     ...     print(h.summary())
     claude: ok — 2.1.197 (Claude Code) at /usr/local/bin/claude; credential: env ANTHROPIC_API_KEY
@@ -26,12 +26,16 @@ from typing import Literal
 
 from pydantic import BaseModel, computed_field
 
-from caw.cooldown import CooldownStore
-from caw.fallback import normalize_order, resolve_order
-from caw.providers import available_names, get_provider
+from caw.errors import ConfigurationError
 from caw.providers.base import RunConfig
+from caw.providers.order import normalize_order, resolve_order
+from caw.providers.registry import available_names, get_provider
+from caw.state.ledger import CooldownStore
 
 LiveStatus = Literal["answers", "rate_limited", "auth_error", "error", "not_installed"]
+#: runs one minimal turn: (provider name, its config or None, extra env) -> (status, one-line detail);
+#: the agent layer provides it (``caw.agent.live_probe``), so this layer never builds an Agent
+LiveProbe = Callable[[str, "RunConfig | None", "Mapping[str, str] | None"], tuple[LiveStatus, str]]
 
 #: what the live probe asks: one word back, no tools, so it costs as little as a turn can
 PROBE_PROMPT = "Reply with the single word: ok"
@@ -159,12 +163,18 @@ def _cooldown_until(provider: str, env: Mapping[str, str]) -> datetime | None:
 
 
 def check_health(
-    provider: str, *, live: bool = False, config: RunConfig | None = None, env: Mapping[str, str] | None = None
+    provider: str,
+    *,
+    live: bool = False,
+    config: RunConfig | None = None,
+    env: Mapping[str, str] | None = None,
+    probe: LiveProbe | None = None,
 ) -> ProviderHealth:
     """Health of one provider. Fast and free unless ``live=True`` (one minimal real turn).
 
     ``env`` replaces ``os.environ`` for the lookups (PATH, HOME, config homes, credentials); ``config``
     (as built by an Agent) adds its ``env`` on top and gives the live probe its model and working dir.
+    ``live=True`` needs ``probe`` (``caw.agent.live_probe``; ``Agent.check_health`` passes it).
 
     >>> check_health("claude").installed            # doctest: +SKIP
     True
@@ -184,54 +194,31 @@ def check_health(
         if binary is None:
             health.live, health.live_detail = "not_installed", f"`{impl.binary_name}` not found on PATH"
         else:
-            health.live, health.live_detail = _probe(impl.name, config, env)
+            if probe is None:
+                raise ConfigurationError("check_health(live=True) needs a probe (caw.agent.live_probe)")
+            health.live, health.live_detail = probe(impl.name, config, env)
     return health
 
 
 def check_all(
-    order: Iterable[str] | None = None, *, live: bool = False, env: Mapping[str, str] | None = None
+    order: Iterable[str] | None = None,
+    *,
+    live: bool = False,
+    env: Mapping[str, str] | None = None,
+    probe: LiveProbe | None = None,
 ) -> list[ProviderHealth]:
     """Health of every known provider: the configured order first (``order`` or the Agent default), then the rest."""
     first = normalize_order(list(order)) if order is not None else resolve_order(None, env)
     names = list(first) + [n for n in available_names() if n not in first]
-    return [check_health(name, live=live, env=env) for name in names]
+    return [check_health(name, live=live, env=env, probe=probe) for name in names]
 
 
-def _probe(name: str, config: RunConfig | None, env: Mapping[str, str] | None) -> tuple[LiveStatus, str]:
-    """One minimal turn through ``Agent.completion``; the error class says what is wrong."""
-    # imported here: the agent layer sits above this module (and imports it lazily itself)
-    from caw.agent import Agent
-    from caw.errors import AuthenticationError, CawError, ProviderNotInstalled, UsageLimitError
-    from caw.models import ToolGroup
-
-    extra_env = {**(env or {}), **(config.env if config is not None else {})}
-    agent = Agent(
-        provider=name,
-        model=config.model if config is not None else None,
-        reasoning=config.reasoning if config is not None else None,
-        tools=ToolGroup.NONE,
-        auto_wait=False,
-        timeout=PROBE_TIMEOUT,
-        cwd=config.cwd if config is not None else None,
-        env=extra_env,
-    )
-    try:
-        traj = agent.completion(PROBE_PROMPT)
-    except UsageLimitError as exc:
-        when = f"resets at {exc.resets_at.isoformat(timespec='minutes')}" if exc.resets_at else "reset time unknown"
-        return "rate_limited", _one_line(f"{when}: {exc.detail}")
-    except AuthenticationError as exc:
-        return "auth_error", _one_line(exc.detail)
-    except ProviderNotInstalled as exc:
-        return "not_installed", _one_line(str(exc))
-    except CawError as exc:
-        return "error", _one_line(f"{type(exc).__name__}: {exc}")
-    return "answers", _one_line(f"replied {traj.result.strip()!r}")
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-__all__ = ["PROBE_PROMPT", "ProviderHealth", "check_all", "check_health", "credential_signal"]
+__all__ = [
+    "PROBE_PROMPT",
+    "LiveProbe",
+    "LiveStatus",
+    "ProviderHealth",
+    "check_all",
+    "check_health",
+    "credential_signal",
+]

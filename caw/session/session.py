@@ -28,11 +28,12 @@ from caw.errors import (
     UsageLimitError,
 )
 from caw.events import Event, SessionStarted, event_summary
-from caw.fallback import Candidate, all_failed_error, failover_reason
 from caw.models import Attempt, Trajectory, Turn, utcnow
+from caw.policy.fallback import all_failed_error, failover_reason
 from caw.providers.base import TurnRequest
-from caw.store import SessionStore, load_trajectory_file, save_trajectory_file
-from caw.turn import TurnControl, TurnOptions, run_turn
+from caw.session.candidate import Candidate
+from caw.session.turn import TurnControl, TurnOptions, run_turn
+from caw.state.store import SessionStore, load_trajectory_file, save_trajectory_file
 
 
 class Logger(Protocol):
@@ -42,7 +43,7 @@ class Logger(Protocol):
 
 
 class LimitWaiter(Protocol):
-    """Waits out a usage limit (see ``caw.ratelimit``); raises when it must not or cannot wait."""
+    """Waits out a usage limit (see ``caw.policy.autowait``); raises when it must not or cannot wait."""
 
     def wait(self, error: UsageLimitError, *, cancel: threading.Event, handle: str | None) -> Iterator[Event]: ...
 
@@ -124,7 +125,7 @@ class SessionSetup:
     traj_path: Path | None = None
     #: resuming a conversation the CLI no longer has: "raise" ConversationNotFound, or start "fresh"
     on_missing: str = "raise"
-    #: runs one turn (``caw.turn.run_turn``); tests substitute a scripted runner, no processes
+    #: runs one turn (``caw.session.turn.run_turn``); tests substitute a scripted runner, no processes
     runner: Callable[..., Generator[Event, None, Turn]] = run_turn
 
 
@@ -215,7 +216,7 @@ class Session:
 
     @property
     def resume_handle(self) -> str:
-        """An opaque string that resumes this conversation in another process (see ``caw.handle``)."""
+        """An opaque string that resumes this conversation in another process (see ``caw.state.handle``)."""
         if self._committed is None or self._resume_key is None:
             raise SessionStateError("no resume handle yet: the conversation starts with the first turn")
         return self._make_handle()
@@ -269,7 +270,7 @@ class Session:
             raise TypeError(f"message must be a str, not {type(message).__name__}")
 
     def _first_send(self, message: str) -> Generator[Event, None, Turn]:
-        """Try candidates in order until one produces a turn (see ``caw.fallback``)."""
+        """Try candidates in order until one produces a turn (see ``caw.policy.fallback``)."""
         errors: list[Exception] = []
         limited: list[tuple[Candidate, UsageLimitError]] = []  # limited now, or known to be (cooldown)
         order = self._candidates
@@ -501,7 +502,7 @@ class Session:
             return None
 
     def _make_handle(self) -> str:
-        from caw.handle import ResumeHandle, encode
+        from caw.state.handle import ResumeHandle, encode
 
         cand = self._committed
         assert cand is not None and self._resume_key is not None

@@ -53,7 +53,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, NoReturn
@@ -61,7 +61,6 @@ from typing import Any, NoReturn
 import pydantic
 
 from caw.errors import InvalidResumeHandle
-from caw.providers.names import PROVIDER_NAMES, canonical_name
 
 __all__ = ["FORMAT_VERSION", "MAX_LENGTH", "PREFIX", "ResumeHandle", "decode", "encode", "looks_like_handle"]
 
@@ -77,6 +76,10 @@ _VERSION_RE = re.compile(r"caw([0-9]+)_")  # [0-9], not \d: no Arabic-Indic "caw
 _LOOKS_LIKE_RE = re.compile(r"\s*caw[0-9]+_")
 # More digits than this is not a version anyone wrote (and int() of thousands of digits is slow).
 _MAX_VERSION_DIGITS = 6
+#: the shape of a provider name; which names exist is the registry's business (``decode(resolve=...)``)
+_PROVIDER_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+#: maps a provider name or alias to the registered name, or None when unknown
+Resolver = Callable[[str], "str | None"]
 
 # field name -> wire key. Order is the wire order.
 _WIRE_KEYS: dict[str, str] = {
@@ -126,9 +129,9 @@ class ResumeHandle(pydantic.BaseModel):
     @pydantic.field_validator("provider")
     @classmethod
     def _canonical_provider(cls, value: str) -> str:
-        name = canonical_name(value)
-        if name is None or name not in PROVIDER_NAMES:
-            raise ValueError(f"unknown provider {value!r}; known providers: {', '.join(PROVIDER_NAMES)}")
+        name = value.strip().lower()
+        if not _PROVIDER_RE.fullmatch(name):
+            raise ValueError(f"{value!r} is not a provider name")
         return name
 
     @pydantic.field_validator("cwd", "config_home")
@@ -181,21 +184,22 @@ def encode(handle: ResumeHandle) -> str:
     return text
 
 
-def decode(text: str) -> ResumeHandle:
+def decode(text: str, *, resolve: Resolver | None = None) -> ResumeHandle:
     """Read a handle made by :func:`encode`. Surrounding whitespace is ignored.
 
     Raises :class:`InvalidResumeHandle` -- and nothing else -- with ``why`` one of ``empty``,
     ``too_long``, ``not_a_handle``, ``unsupported_version``, ``corrupt``, ``malformed``,
-    ``unknown_provider``.
+    ``unknown_provider`` (only with ``resolve``: the registry's name lookup, which also turns an
+    alias into the registered name).
 
     Example::
 
-        handle = decode(os.environ["CAW_RESUME"])
+        handle = decode(os.environ["CAW_RESUME"], resolve=caw.providers.canonical_name)
         handle.provider, handle.resume_key, handle.cwd
     """
     payload = _unpack(text)
     wire = _parse_json(payload)
-    return _from_wire(wire)
+    return _from_wire(wire, resolve)
 
 
 def looks_like_handle(text: str) -> bool:
@@ -300,16 +304,15 @@ def _parse_json(payload: bytes) -> dict[str, Any]:
     return value
 
 
-def _from_wire(wire: dict[str, Any]) -> ResumeHandle:
+def _from_wire(wire: dict[str, Any], resolve: Resolver | None) -> ResumeHandle:
     provider = wire.get("p")
     if not isinstance(provider, str):
         _fail("malformed", "the provider ('p') is missing or not a string")
-    name = canonical_name(provider)
-    if name is None or name not in PROVIDER_NAMES:
-        _fail(
-            "unknown_provider",
-            f"provider {_preview(provider)} is not one this caw knows ({', '.join(PROVIDER_NAMES)})",
-        )
+    name: str | None = provider
+    if resolve is not None:
+        name = resolve(provider)
+        if name is None:
+            _fail("unknown_provider", f"provider {_preview(provider)} is not one this caw knows")
 
     fields: dict[str, Any] = {"provider": name}
     names = {key: field for field, key in _WIRE_KEYS.items()}

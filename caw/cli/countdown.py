@@ -1,9 +1,9 @@
 """The terminal countdown shown while caw waits for a usage limit to reset (stderr is a terminal).
 
 One live line on stderr: a bar, the time left, provider and limit kind, the reset time in local time.
-It is transient (cleared when the wait ends) and leaves one plain line saying how the wait ended. This
-module and the CLI are the only places that import rich; ``caw.ratelimit`` imports it lazily, only when
-there is a terminal to draw on.
+It is transient (cleared when the wait ends) and leaves one plain line saying how the wait ended. The
+``caw`` command hands it to the policy (``Agent(wait_display=Countdown)``); Python callers on a terminal get
+the policy's own one-line countdown (``caw.policy.autowait.TtyCountdown``), which needs no rich.
 """
 
 from __future__ import annotations
@@ -14,30 +14,11 @@ from typing import Literal
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from caw.ratelimit import Clock, WaitPlan, format_duration, stop_line
-
-
-def describe(plan: WaitPlan, now: datetime, tz: tzinfo | None = None) -> str:
-    """The countdown's text, most important first (a narrow terminal cuts the end):
-    ``2h 03m left · claude session limit · resets 14:03 CET · Ctrl-C to stop``."""
-    left = format_duration((plan.wake_at - now).total_seconds())
-    if plan.resets_at is not None:
-        when = f"resets {short_time(plan.resets_at, now, tz)}"
-    else:
-        when = f"reset time unknown, try {plan.try_number} of {plan.max_tries}"
-    return f"{left} left · {plan.provider} {plan.kind or 'rate'} limit · {when} · Ctrl-C to stop"
-
-
-def short_time(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
-    """``14:03 CET`` today, ``Nov 24 19:52 CET`` on another day (local time unless ``tz`` is given)."""
-    local = when.astimezone(tz) if tz is not None else when.astimezone()
-    today = now.astimezone(tz) if tz is not None else now.astimezone()
-    shown = f"{local:%H:%M}" if local.date() == today.date() else f"{local:%b} {local.day} {local:%H:%M}"
-    return f"{shown} {local.tzname() or ''}".rstrip()
+from caw.policy.autowait import Clock, WaitPlan, describe, stop_line
 
 
 class Countdown:
-    """A ``caw.ratelimit.WaitDisplay`` drawing a rich progress line (redrawn on every ``tick``)."""
+    """A ``caw.policy.autowait.WaitDisplay`` drawing a rich progress line (redrawn on every ``tick``)."""
 
     def __init__(self, *, clock: Clock, tz: tzinfo | None = None, console: Console | None = None) -> None:
         self._clock = clock

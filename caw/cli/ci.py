@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from caw.render import Outcome
+    from caw.cli.views import Outcome
 
 #: how much of the result text the step summary shows
 RESULT_EXCERPT_CHARS = 1500
@@ -78,7 +78,7 @@ def step_summary(outcome: Outcome) -> str:
     if skipped:
         rows.append(("Skipped", "<br>".join(_md(_attempt_text(a)) for a in skipped)))
     if traj is not None and traj.turns:
-        from caw.render import seconds_text, usage_text
+        from caw.cli.views import seconds_text, usage_text
 
         turn = outcome.turn
         if turn is not None and (outcome.ok or turn.usage.total_tokens):
@@ -88,7 +88,7 @@ def step_summary(outcome: Outcome) -> str:
     if not outcome.ok:
         rows.append(("What failed", _md(outcome.error or "unknown error")))
     if outcome.resets_at is not None:
-        from caw.render import local_and_utc
+        from caw.cli.views import local_and_utc
 
         rows.append(("Limit resets", _md(local_and_utc(outcome.resets_at))))
     if outcome.resume_handle and outcome.resume_handle not in (outcome.error or ""):

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from caw.cooldown import Cooldown, CooldownStore
 from caw.errors import ConfigurationError, ProviderNotInstalled
-from caw.fallback import Candidate
-from caw.health import credential_signal
+from caw.providers.health import credential_signal
+from caw.session.candidate import Candidate
+from caw.state.ledger import Cooldown, CooldownStore
 
 # after a lone ESC, how long to wait for the rest of an arrow key's escape sequence
 _ESC_WAIT_S = 0.05

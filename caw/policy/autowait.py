@@ -17,8 +17,9 @@ across the calls the session makes after each failed retry (one *episode*); a li
 after the last wake-up starts a new episode.
 
 Clock and sleep are injected (``clock``: aware UTC now; ``sleeper(seconds, event) -> cancelled``) so
-tests never really sleep. What the user sees: a rich countdown when stderr is a terminal
-(``caw.countdown``), else one line at the start and one every few minutes (for CI logs).
+tests never really sleep. What the user sees: a countdown when stderr is a terminal (``TtyCountdown``, or
+the display the caller hands in: the ``caw`` command's rich ``caw.cli.countdown.Countdown``), else one
+line at the start and one every few minutes (for CI logs).
 """
 
 from __future__ import annotations
@@ -143,11 +144,25 @@ class WaitDisplay(Protocol):
     def stop(self, outcome: Literal["done", "cancelled", "interrupted"]) -> None: ...
 
 
+class CountdownFactory(Protocol):
+    """Makes the display used on a terminal (e.g. ``caw.cli.countdown.Countdown``)."""
+
+    def __call__(self, *, clock: Clock, tz: tzinfo | None = None) -> WaitDisplay: ...
+
+
 def _stderr_writer(line: str) -> None:
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):  # a closed stderr must not break the wait
+        pass
+
+
+def _stderr_raw(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
         pass
 
 
@@ -225,6 +240,51 @@ class LineDisplay:
         self._plan = None
 
 
+def describe(plan: WaitPlan, now: datetime, tz: tzinfo | None = None) -> str:
+    """The countdown's text, most important first (a narrow terminal cuts the end):
+    ``2h 03m left · claude session limit · resets 14:03 CET · Ctrl-C to stop``."""
+    left = format_duration((plan.wake_at - now).total_seconds())
+    if plan.resets_at is not None:
+        when = f"resets {short_time(plan.resets_at, now, tz)}"
+    else:
+        when = f"reset time unknown, try {plan.try_number} of {plan.max_tries}"
+    return f"{left} left · {plan.provider} {plan.kind or 'rate'} limit · {when} · Ctrl-C to stop"
+
+
+def short_time(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
+    """``14:03 CET`` today, ``Nov 24 19:52 CET`` on another day (local time unless ``tz`` is given)."""
+    local = when.astimezone(tz) if tz is not None else when.astimezone()
+    today = now.astimezone(tz) if tz is not None else now.astimezone()
+    shown = f"{local:%H:%M}" if local.date() == today.date() else f"{local:%b} {local.day} {local:%H:%M}"
+    return f"{shown} {local.tzname() or ''}".rstrip()
+
+
+class TtyCountdown:
+    """A one-line countdown redrawn in place on a terminal (standard library only; the ``caw`` command uses
+    a rich one, ``caw.cli.countdown.Countdown``)."""
+
+    def __init__(self, *, clock: Clock, tz: tzinfo | None = None, out: Writer | None = None) -> None:
+        self._clock = clock
+        self._tz = tz
+        self._raw = out or _stderr_raw
+        self._plan: WaitPlan | None = None
+
+    def start(self, plan: WaitPlan) -> None:
+        self._plan = plan
+        self.tick(self._clock())
+
+    def tick(self, now: datetime) -> None:
+        if self._plan is not None:
+            self._raw("\r\x1b[2Kcaw " + describe(self._plan, now, self._tz))
+
+    def stop(self, outcome: Literal["done", "cancelled", "interrupted"]) -> None:
+        if self._plan is None:
+            return
+        line = stop_line(self._plan, outcome)
+        self._raw("\r\x1b[2K" + (line + "\n" if line else ""))
+        self._plan = None
+
+
 class _NoDisplay:
     def start(self, plan: WaitPlan) -> None:
         pass
@@ -268,6 +328,7 @@ class LimitWaitPolicy:
         max_tries: int = DEFAULT_MAX_TRIES,
         episode_gap: float = EPISODE_GAP,
         tz: tzinfo | None = None,
+        countdown: CountdownFactory | None = None,
     ) -> None:
         if max_wait < 0 or buffer < 0 or progress_interval <= 0 or max_tries < 1 or not schedule:
             raise ConfigurationError("max_wait and buffer must be >= 0, progress_interval > 0, max_tries >= 1")
@@ -282,6 +343,7 @@ class LimitWaitPolicy:
         self.max_tries = max_tries
         self.episode_gap = float(episode_gap)
         self.tz = tz
+        self.countdown = countdown
         # episode state (kept across the session's calls after each failed retry)
         self._tries = 0
         self._unknown_tries = 0
@@ -298,6 +360,7 @@ class LimitWaitPolicy:
         sleeper: Sleeper | None = None,
         out: Writer | None = None,
         env: Mapping[str, str] | None = None,
+        countdown: CountdownFactory | None = None,
     ) -> LimitWaitPolicy:
         """The policy for Agent options: a kwarg wins, else ``CAW_MAX_WAIT`` / ``CAW_WAIT_BUFFER``, else defaults.
 
@@ -311,6 +374,7 @@ class LimitWaitPolicy:
             clock=clock,
             sleeper=sleeper,
             out=out,
+            countdown=countdown,
         )
 
     def reset(self) -> None:
@@ -426,9 +490,8 @@ class LimitWaitPolicy:
         if mode == "auto":
             mode = "lines" if self.out is not None or not _stderr_is_tty() else "countdown"
         if mode == "countdown":
-            from caw.countdown import Countdown  # rich stays out of the import path of headless runs
-
-            return Countdown(clock=self.clock, tz=self.tz)
+            factory = self.countdown or TtyCountdown
+            return factory(clock=self.clock, tz=self.tz)
         return LineDisplay(self.out or _stderr_writer, clock=self.clock, interval=self.progress_interval, tz=self.tz)
 
     # ---- errors ------------------------------------------------------------------------------------
@@ -494,7 +557,7 @@ def known_limits() -> dict[str, datetime]:
     >>> known_limits()                                  # doctest: +SKIP
     {'claude': datetime.datetime(2026, 11, 22, 14, 3, tzinfo=datetime.timezone.utc)}
     """
-    from caw.cooldown import CooldownStore
+    from caw.state.ledger import CooldownStore
 
     return {name: c.until for name, c in CooldownStore.default().active().items()}
 
@@ -503,12 +566,16 @@ __all__ = [
     "DEFAULT_BUFFER",
     "DEFAULT_MAX_WAIT",
     "UNKNOWN_RESET_SCHEDULE",
+    "CountdownFactory",
     "LimitWaitPolicy",
     "LineDisplay",
+    "TtyCountdown",
     "WaitDisplay",
     "WaitPlan",
+    "describe",
     "format_duration",
     "format_time",
     "known_limits",
     "parse_duration",
+    "short_time",
 ]

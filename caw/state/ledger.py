@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from caw.errors import UsageLimitError
-from caw.store import atomic_write_text, default_data_dir
+from caw.state.store import atomic_write_text, default_data_dir
 
 FILE_NAME = "cooldown.json"
 

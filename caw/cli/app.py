@@ -1,0 +1,298 @@
+"""The typer app: run, resume, sessions, doctor, traj show, schema, chat. Thin commands over ``runner``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from caw.cli.args import PromptSource, RunArgs, default_data_dir
+from caw.cli.exit_codes import ExitCode, UsageProblem, install_hint, login_hint
+from caw.cli.runner import execute, guard
+from caw.models import Trajectory
+
+if TYPE_CHECKING:
+    pass
+
+
+# ---- the typer app ------------------------------------------------------------------------------------
+app = typer.Typer(
+    name="caw",
+    help="One dependable command over the coding-agent CLIs you already have: claude, codex, opencode.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+traj_app = typer.Typer(help="Saved trajectories.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(traj_app, name="traj")
+
+PromptArg = Annotated[
+    Optional[str],
+    typer.Argument(help="The prompt; `-` reads stdin. A prompt starting with `-` goes after `--`.", show_default=False),
+]
+FileOpt = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the prompt from this file (`-`: stdin).")]
+ProviderOpt = Annotated[
+    Optional[str],
+    typer.Option("--provider", "-p", help="Provider or fallback order, e.g. claude,codex,opencode [env CAW_PROVIDER]."),
+]
+ModelOpt = Annotated[
+    Optional[str], typer.Option("--model", "-m", help="Model (for the first provider) [env CAW_MODEL].")
+]
+EffortOpt = Annotated[
+    Optional[str], typer.Option("--effort", help="Reasoning effort: low, medium, high... [env CAW_EFFORT].")
+]
+ToolsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--tools",
+        help="Tool groups, a comma list of reader, writer, exec, web, parallel, interaction, all, "
+        "no_interaction, none; -name subtracts (all,-web).",
+    ),
+]
+SystemOpt = Annotated[Optional[str], typer.Option("--system-prompt", help="System prompt for the agent.")]
+CwdOpt = Annotated[Optional[Path], typer.Option("--cwd", help="Working directory of the agent (default: here).")]
+DataDirOpt = Annotated[
+    Optional[Path], typer.Option("--data-dir", help="Where sessions are kept [env CAW_DATA_DIR, else caw's data dir].")
+]
+MaxWaitOpt = Annotated[
+    Optional[str],
+    typer.Option("--max-wait", help="Wait up to this long for a usage limit (6h, 90m) [env CAW_MAX_WAIT]."),
+]
+NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Never wait for a usage limit: exit 75 at once.")]
+TimeoutOpt = Annotated[Optional[str], typer.Option("--timeout", help="Give up on a turn after this long (30s, 10m).")]
+IdleOpt = Annotated[Optional[str], typer.Option("--idle-timeout", help="Give up when the CLI is silent this long.")]
+SaveOpt = Annotated[Optional[Path], typer.Option("--save", help="Also write the trajectory JSON to this file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the final trajectory as JSON.")]
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON event per line as they arrive.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result text.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="On failure also show the traceback and the CLI's stderr.")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from caw.version import __version__
+
+        typer.echo(f"caw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", help="Show the version and exit.", callback=_version_callback, is_eager=True),
+    ] = False,
+) -> None:
+    """caw: run coding agents from scripts and CI with one exit-code contract (see docs/ci.md)."""
+
+
+@app.command()
+def run(
+    prompt: PromptArg = None,
+    file: FileOpt = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    effort: EffortOpt = None,
+    tools: ToolsOpt = None,
+    system_prompt: SystemOpt = None,
+    cwd: CwdOpt = None,
+    data_dir: DataDirOpt = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue this conversation (a handle).")] = None,
+    max_wait: MaxWaitOpt = None,
+    no_wait: NoWaitOpt = False,
+    timeout: TimeoutOpt = None,
+    idle_timeout: IdleOpt = None,
+    save: SaveOpt = None,
+    json_out: JsonOpt = False,
+    jsonl: JsonlOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Send one prompt to the first provider that can answer. Example: caw run "Fix the failing test"."""
+    args = RunArgs(
+        provider=provider, model=model, effort=effort, tools=tools, system_prompt=system_prompt, cwd=cwd,
+        data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
+        save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
+    )  # fmt: skip
+    raise typer.Exit(execute(args, PromptSource(prompt, file), resume))
+
+
+@app.command("resume")
+def resume_cmd(
+    handle: Annotated[str, typer.Argument(help="A resume handle (or a session id from `caw sessions`).")],
+    prompt: PromptArg = None,
+    file: FileOpt = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    effort: EffortOpt = None,
+    tools: ToolsOpt = None,
+    system_prompt: SystemOpt = None,
+    data_dir: DataDirOpt = None,
+    max_wait: MaxWaitOpt = None,
+    no_wait: NoWaitOpt = False,
+    timeout: TimeoutOpt = None,
+    idle_timeout: IdleOpt = None,
+    save: SaveOpt = None,
+    json_out: JsonOpt = False,
+    jsonl: JsonlOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Continue a conversation. Without a prompt, re-sends the message a usage limit left unanswered."""
+    args = RunArgs(
+        provider=provider, model=model, effort=effort, tools=tools, system_prompt=system_prompt,
+        data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
+        save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
+    )  # fmt: skip
+    raise typer.Exit(execute(args, PromptSource(prompt, file), handle))
+
+
+@app.command()
+def sessions(
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the sessions of a data dir, newest first (id, provider, created, first prompt, handle)."""
+
+    def body() -> int:
+        from caw.cli.reports import render_sessions, session_json
+        from caw.state.store import list_sessions
+
+        infos = list_sessions(data_dir or default_data_dir())
+        if json_out:
+            typer.echo(json.dumps([session_json(i) for i in infos], ensure_ascii=False, indent=2))
+        else:
+            render_sessions(Console(highlight=False, soft_wrap=True), infos)
+        return 0
+
+    raise typer.Exit(guard(debug, body))
+
+
+@app.command()
+def doctor(
+    live: Annotated[bool, typer.Option("--live", help="Also send one minimal request per provider.")] = False,
+    json_out: JsonOpt = False,
+    provider: ProviderOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Which providers are installed, logged in, cooling down. Exit 0 if the first in the order is usable, else 3."""
+
+    def body() -> int:
+        from caw.cli.reports import render_doctor
+        from caw.providers.health import check_all
+        from caw.providers.order import resolve_order
+
+        order = resolve_order(provider)
+        rows = [h.model_dump(mode="json") for h in check_all(order, live=live)]
+        first = next((r for r in rows if r.get("provider") == order[0]), None)
+        usable = bool(first and first.get("ok"))
+        if json_out:
+            doc = {"order": list(order), "usable": usable, "providers": rows}
+            typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        else:
+            render_doctor(Console(highlight=False), rows, order)
+        if usable:
+            return 0
+        sys.stderr.write(
+            f"caw: error: the first provider in the order ({order[0]}) is not usable — "
+            f"{install_hint(order[0]) if not (first and first.get('installed')) else login_hint(order[0])}\n"
+        )
+        return int(ExitCode.NO_PROVIDER)
+
+    raise typer.Exit(guard(debug, body))
+
+
+@traj_app.command("show")
+def traj_show(
+    file: Annotated[Path, typer.Argument(help="A trajectory JSON (caw run --json / --save, or a session dir).")],
+    step: Annotated[Optional[int], typer.Option("--step", "-s", help="Print step N in full (see docs/cli.md).")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show a saved trajectory: turns, tool calls (outputs folded), usage, attempts, limits."""
+
+    def body() -> int:
+        from caw.cli.reports import render_step, render_trajectory, steps
+
+        traj = load_trajectory(file)
+        if step is None:
+            render_trajectory(Console(highlight=False, soft_wrap=True), traj, source=str(file))
+            return 0
+        all_steps = steps(traj)
+        if not 1 <= step <= len(all_steps):
+            raise UsageProblem(f"--step {step}: the trajectory has {len(all_steps)} steps", "pick 1..N")
+        render_step(sys.stdout, all_steps[step - 1])
+        return 0
+
+    raise typer.Exit(guard(debug, body))
+
+
+def load_trajectory(path: Path) -> Trajectory:
+    """A trajectory from a JSON file (``--json`` output, ``--save``, ``trajectory.json``) or a session dir."""
+    target = path / "trajectory.json" if path.is_dir() else path
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"cannot read {target}: {exc}", "pass a trajectory JSON file or a session dir") from None
+    except json.JSONDecodeError as exc:
+        raise UsageProblem(f"{target} is not JSON ({exc})", "pass a trajectory JSON file") from None
+    if not isinstance(data, dict):
+        raise UsageProblem(f"{target} is not a caw trajectory", "pass a trajectory JSON file")
+    try:
+        return Trajectory.from_dict(data)
+    except ValueError as exc:
+        first = str(exc).splitlines()[0]
+        raise UsageProblem(f"{target} is not a caw trajectory ({first})", "pass a trajectory JSON file") from None
+
+
+@app.command()
+def schema(
+    events: Annotated[bool, typer.Option("--events", help="Only the schema of one streamed event.")] = False,
+    trajectory: Annotated[bool, typer.Option("--trajectory", help="Only the trajectory schema.")] = False,
+) -> None:
+    """Print the JSON schema of events (`--jsonl` lines) and/or trajectories (`--json`)."""
+    from caw.events import event_json_schema
+
+    doc: dict[str, Any]
+    if events and not trajectory:
+        doc = event_json_schema()
+    elif trajectory and not events:
+        doc = Trajectory.model_json_schema(mode="serialization")
+    else:
+        doc = {"event": event_json_schema(), "trajectory": Trajectory.model_json_schema(mode="serialization")}
+    typer.echo(json.dumps(doc, indent=2))
+
+
+@app.command()
+def chat(
+    prompt: Annotated[Optional[str], typer.Argument(help="Initial prompt (after `--` if it starts with `-`).")] = None,
+    provider: ProviderOpt = None,
+    pick: Annotated[bool, typer.Option("--pick", help="Choose the provider from a menu first.")] = False,
+    model: ModelOpt = None,
+    effort: EffortOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Open the provider's own interactive UI with caw's configuration. Exits with the CLI's exit code."""
+
+    def body() -> int:
+        from caw.cli import runner
+
+        agent = runner.make_agent(provider=provider, model=model, reasoning=effort)
+        result = agent.interactive(prompt or "", select_provider=pick)
+        return int(result.exit_code)
+
+    raise typer.Exit(guard(debug, body))
+
+
+def main() -> None:
+    """Entry point of the ``caw`` script and ``python -m caw``."""
+    app(prog_name="caw")
+
+
+__all__ = ["app", "main"]

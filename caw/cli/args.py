@@ -1,0 +1,155 @@
+"""The options ``caw run`` and ``caw resume`` share, and the prompt source, parsed into ``caw.Agent`` keywords."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from caw.cli.exit_codes import UsageProblem
+from caw.cli.views import Mode
+from caw.models import ToolGroup
+from caw.policy.autowait import Clock, WaitDisplay
+
+if TYPE_CHECKING:
+    pass
+
+
+# ---- shared options of run / resume ------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunArgs:
+    """The options ``caw run`` and ``caw resume`` share, as typed on the command line."""
+
+    provider: str | None = None
+    model: str | None = None
+    effort: str | None = None
+    tools: str | None = None
+    system_prompt: str | None = None
+    cwd: Path | None = None
+    data_dir: Path | None = None
+    max_wait: str | None = None
+    no_wait: bool = False
+    timeout: str | None = None
+    idle_timeout: str | None = None
+    save: Path | None = None
+    json: bool = False
+    jsonl: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+    def mode(self) -> Mode:
+        if self.jsonl:
+            return "jsonl"
+        if self.json:
+            return "json"
+        if self.quiet:
+            return "quiet"
+        return "live" if _isatty(sys.stdout) else "plain"
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``caw.Agent``. Raises UsageProblem for values no provider could take."""
+        if sum((self.json, self.jsonl, self.quiet)) > 1:
+            raise UsageProblem("--json, --jsonl and --quiet exclude each other", "pick one output mode")
+        if self.no_wait and self.max_wait is not None:
+            raise UsageProblem("--no-wait and --max-wait exclude each other", "pick one")
+        kw: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "reasoning": self.effort,
+            "system_prompt": self.system_prompt,
+            "data_dir": self.data_dir or default_data_dir(),
+            "wait_display": rich_countdown,
+        }
+        if self.tools is not None:
+            kw["tools"] = parse_tools(self.tools)
+        if self.cwd is not None:
+            if not self.cwd.is_dir():
+                raise UsageProblem(f"--cwd {self.cwd}: no such directory", "pass an existing directory")
+            kw["cwd"] = str(self.cwd.resolve())
+        if self.no_wait:
+            kw["auto_wait"] = False
+        if self.max_wait is not None:
+            kw["auto_wait"] = True
+            kw["max_wait"] = parse_duration_arg("--max-wait", self.max_wait)
+        if self.timeout is not None:
+            kw["timeout"] = parse_duration_arg("--timeout", self.timeout)
+        if self.idle_timeout is not None:
+            kw["idle_timeout"] = parse_duration_arg("--idle-timeout", self.idle_timeout)
+        return kw
+
+
+def rich_countdown(*, clock: Clock, tz: tzinfo | None = None) -> WaitDisplay:
+    """The rich countdown for limit waits on a terminal (rich is imported only when one is shown)."""
+    from caw.cli.countdown import Countdown
+
+    return Countdown(clock=clock, tz=tz)
+
+
+def parse_tools(text: str) -> ToolGroup:
+    """``reader,writer`` -> READER|WRITER; ``all,-web`` subtracts; names are ToolGroup members, any case.
+
+    >>> parse_tools("reader,exec") == ToolGroup.READER | ToolGroup.EXEC
+    True
+    """
+    result = ToolGroup.NONE
+    names = ", ".join(m.lower() for m in ToolGroup.__members__)
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        subtract = part.startswith("-")
+        name = part.lstrip("+-").strip().upper().replace("-", "_")
+        member = ToolGroup.__members__.get(name)
+        if member is None:
+            raise UsageProblem(f"--tools: unknown tool group {part!r}", f"use a comma list of: {names}")
+        result = result - member if subtract else result | member
+    return result
+
+
+def parse_duration_arg(flag: str, text: str) -> float:
+    """Seconds in ``6h``, ``90m``, ``45s``, ``1h30m`` or plain seconds; a bad value is a usage error."""
+    from caw.policy.autowait import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageProblem(f"{flag} {text!r}: {exc}", "use e.g. 30s, 10m, 6h or 1h30m") from None
+
+
+def default_data_dir() -> Path:
+    from caw.state.store import default_data_dir
+
+    return default_data_dir()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    """Where the prompt comes from: the argument (``-`` = stdin) or ``--file`` (``-`` = stdin too)."""
+
+    text: str | None = None
+    file: Path | None = None
+
+    def read(self) -> str | None:
+        if self.text is not None and self.file is not None:
+            raise UsageProblem("give the prompt either as an argument or with --file, not both")
+        if self.file is not None:
+            if str(self.file) == "-":
+                return sys.stdin.read()
+            try:
+                return self.file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageProblem(
+                    f"cannot read --file {self.file}: {exc}", "pass a readable UTF-8 text file"
+                ) from None
+        if self.text == "-":
+            return sys.stdin.read()
+        return self.text

@@ -1,0 +1,226 @@
+"""One turn from the command line: open the session, stream it into the view, handle signals, report the end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import traceback
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from caw.agent import Agent
+from caw.cli.args import PromptSource, RunArgs
+from caw.cli.exit_codes import UsageProblem, failure_for
+from caw.cli.views import Outcome, View, make_view
+from caw.errors import (
+    CawError,
+    CawTimeoutError,
+    TurnCancelled,
+    TurnFailed,
+    UsageLimitError,
+)
+from caw.models import Turn
+
+if TYPE_CHECKING:
+    from caw.session import Session
+
+
+# ---- running a turn -----------------------------------------------------------------------------------
+def make_agent(**kwargs: Any) -> Agent:
+    """The Agent every command runs (one place, so embedding programs and tests can see what is built)."""
+    return Agent(**kwargs)
+
+
+class _ViewLogger:
+    """The session's logger (fallback skips, limit waits) forwarded to the view."""
+
+    def __init__(self, view: View) -> None:
+        self._view = view
+
+    def info(self, msg: str) -> None:
+        self._view.log("info", msg)
+
+    def warn(self, msg: str) -> None:
+        self._view.log("warn", msg)
+
+    def error(self, msg: str) -> None:
+        self._view.log("error", msg)
+
+
+class _Interrupts:
+    """SIGINT / SIGTERM during a turn: cancel the session (the partial turn is kept), then exit 130.
+
+    The cancel runs on a thread, because it waits for the CLI's process tree to be gone while the main
+    thread is still reading the CLI's output. A second signal stops at once (KeyboardInterrupt).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._previous: dict[int, Any] = {}
+        self.received: int | None = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        threading.Thread(target=self._session.cancel, name="caw-cancel", daemon=True).start()
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _open_session(args: RunArgs, view: View, handle: str | None) -> tuple[Agent, Session]:
+    agent = make_agent(logger=_ViewLogger(view), **args.agent_kwargs())
+    if handle is not None:
+        return agent, agent.resume_session(handle, traj_path=args.save)
+    return agent, agent.start_session(traj_path=args.save)
+
+
+def _pending_prompt(session: Session) -> str:
+    """What to send when ``caw resume`` gets no prompt: the message a limit or an interrupt left unanswered."""
+    pending = session.trajectory.pending_message
+    if not pending:
+        return ""
+    if session.provider:
+        from caw.providers import get_provider
+
+        # the CLI may already hold the message in its history (claude does): don't send it twice
+        return get_provider(session.provider).continuation_prompt(pending)
+    return pending
+
+
+def _order_label(order: tuple[str, ...]) -> str:
+    return order[0] + (f" (then {', '.join(order[1:])})" if len(order) > 1 else "")
+
+
+def _stream_turn(session: Session, prompt: str, view: View) -> Turn:
+    with session.stream(prompt) as stream:  # closing the stream on any exit stops the CLI
+        for ev in stream:
+            view.event(ev)
+        turn = stream.turn
+    if turn.status != "completed":  # never report a turn that did not complete as a success
+        raise TurnFailed(turn.provider, f"the turn ended as {turn.status}", turn=turn)
+    return turn
+
+
+def _resume_handle(session: Session | None, exc: BaseException | None) -> str | None:
+    handle = getattr(exc, "resume_handle", None)
+    if isinstance(handle, str) and handle:
+        return handle
+    if session is None:
+        return None
+    try:
+        return session.resume_handle
+    except CawError:
+        return session.trajectory.resume_handle
+
+
+def _debug_dump(exc: BaseException) -> None:
+    err = sys.stderr
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=err)
+    for sub in [exc, *getattr(exc, "errors", [])]:
+        tail = getattr(sub, "stderr_tail", "")
+        if tail:
+            who = getattr(sub, "provider", "") or "the CLI"
+            err.write(f"caw: --- stderr of {who} (tail) ---\n{tail[-4000:].rstrip()}\n")
+    err.flush()
+
+
+#: failures after which the message is still unanswered (and worth continuing later)
+_UNANSWERED = (UsageLimitError, CawTimeoutError, TurnCancelled, KeyboardInterrupt)
+
+
+def execute(args: RunArgs, prompt: PromptSource, handle: str | None) -> int:
+    """Run one turn (new conversation, or ``handle``'s) and report it in the chosen output mode."""
+    view = make_view(args.mode(), sys.stdout, sys.stderr, debug=args.debug)
+    session: Session | None = None
+    turn: Turn | None = None
+    unanswered: str | None = None  # the user's message, as it should be continued later
+    try:
+        text = prompt.read()
+        if text is None and handle is None:
+            raise UsageProblem("no prompt given", 'pass it as an argument (`caw run "..."`), `-` for stdin, or --file')
+        if text is not None and not text.strip():
+            raise UsageProblem("the prompt is empty", "nothing to send")
+        agent, session = _open_session(args, view, handle)
+        unanswered = text if text is not None else session.trajectory.pending_message
+        if text is None:
+            text = _pending_prompt(session)
+            if not text:
+                raise UsageProblem(
+                    "no prompt given, and this conversation has no unanswered message to continue",
+                    'pass a prompt: `caw resume HANDLE "..."` (or `-` for stdin)',
+                )
+        view.start(session.provider or _order_label(agent.order))
+        with _Interrupts(session) as interrupts:
+            turn = _stream_turn(session, text, view)
+        if interrupts.received is not None:
+            raise TurnCancelled(f"stopped by signal {signal.Signals(interrupts.received).name}", turn=turn)
+        if session.trajectory.pending_message == unanswered:
+            session.trajectory.pending_message = None  # answered now
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if isinstance(exc, _UNANSWERED) and session is not None and unanswered:
+            session.trajectory.pending_message = unanswered  # `caw resume <handle>` without a prompt sends it
+        if args.debug:
+            _debug_dump(exc)
+        return _finish(args, view, session, turn or getattr(exc, "turn", None), exc, fresh=handle is None)
+    return _finish(args, view, session, turn, None, fresh=handle is None)
+
+
+def _finish(
+    args: RunArgs, view: View, session: Session | None, turn: Turn | None, error: BaseException | None, *, fresh: bool
+) -> int:
+    """End the session, show the outcome, write the CI files; the exit code."""
+    traj = session.end() if session is not None else None
+    resume_handle = _resume_handle(session, error)
+    failure = failure_for(error, handle=resume_handle, fresh=fresh) if error is not None else None
+    outcome = Outcome(
+        exit_code=int(failure.code) if failure else 0,
+        trajectory=traj,
+        turn=turn,
+        error=failure.line if failure else None,
+        resume_handle=resume_handle,
+        provider=(failure.provider if failure else "") or (traj.agent if traj else ""),
+        resets_at=failure.resets_at if failure else None,
+        error_kind=failure.kind if failure else None,
+    )
+    view.finish(outcome)
+    if failure is not None:
+        sys.stderr.write(f"caw: error: {failure.line}\n")
+    elif resume_handle and args.mode() != "quiet":
+        sys.stderr.write(f"caw: resume with: caw resume {resume_handle}\n")
+    sys.stderr.flush()
+    from caw.cli import ci
+
+    ci.report(outcome, os.environ)
+    return outcome.exit_code
+
+
+def guard(debug: bool, body: Any) -> int:
+    """Run a command body that is not a turn; map any failure through ``failure_for``."""
+    try:
+        code: int = body()
+        return code
+    except (SystemExit, typer.Exit):
+        raise
+    except BaseException as exc:
+        if debug:
+            _debug_dump(exc)
+        failure = failure_for(exc)
+        sys.stderr.write(f"caw: error: {failure.line}\n")
+        return int(failure.code)
