@@ -185,12 +185,13 @@ def doctor(
     """Which providers are installed, logged in, cooling down. Exit 0 if the first in the order is usable, else 3."""
 
     def body() -> int:
+        from caw.agent import live_probe
         from caw.cli.reports import render_doctor
         from caw.providers.health import check_all
         from caw.providers.order import resolve_order
 
         order = resolve_order(provider)
-        rows = [h.model_dump(mode="json") for h in check_all(order, live=live)]
+        rows = [h.model_dump(mode="json") for h in check_all(order, live=live, probe=live_probe)]
         first = next((r for r in rows if r.get("provider") == order[0]), None)
         usable = bool(first and first.get("ok"))
         if json_out:

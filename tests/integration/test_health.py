@@ -14,7 +14,7 @@ import pytest
 
 import caw.agent
 import caw.providers
-from caw.agent import Agent
+from caw.agent import Agent, live_probe
 from caw.errors import AuthenticationError, ProviderCrashed, UsageLimitError
 from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
 from caw.providers.health import PROBE_PROMPT, ProviderHealth, check_all, check_health, credential_signal
@@ -267,8 +267,8 @@ def stub(name: str) -> Provider:
 def test_check_all_lists_the_configured_order_first(
     home: Path, fake_bin: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(caw.providers._REGISTRY, "codex", stub("codex"))
-    monkeypatch.setitem(caw.providers._REGISTRY, "opencode", stub("opencode"))
+    monkeypatch.setitem(caw.providers.registry._REGISTRY, "codex", stub("codex"))
+    monkeypatch.setitem(caw.providers.registry._REGISTRY, "opencode", stub("opencode"))
     write_exe(fake_bin, "opencode", "#!/bin/sh\necho 1.18.33\n")
     env = env_for(home, fake_bin)
     names = [h.provider for h in check_all(["opencode", "claude"], env=env)]
@@ -293,7 +293,7 @@ def probe_env(home: Path, fake_bin: Path, tmp_path: Path, **extra: str) -> dict[
 
 
 def test_live_probe_runs_one_minimal_turn(home: Path, fake_bin: Path, tmp_path: Path) -> None:
-    health = check_health("claude", live=True, env=probe_env(home, fake_bin, tmp_path))
+    health = check_health("claude", live=True, env=probe_env(home, fake_bin, tmp_path), probe=live_probe)
     assert health.live == "answers", health.live_detail
     assert health.live_detail == "replied 'ok'"
     assert health.ok is True
@@ -303,7 +303,9 @@ def test_live_probe_runs_one_minimal_turn(home: Path, fake_bin: Path, tmp_path: 
 
 
 def test_live_probe_reports_a_rejected_login(home: Path, fake_bin: Path, tmp_path: Path) -> None:
-    health = check_health("claude", live=True, env=probe_env(home, fake_bin, tmp_path, FAKE_MODE="auth"))
+    health = check_health(
+        "claude", live=True, env=probe_env(home, fake_bin, tmp_path, FAKE_MODE="auth"), probe=live_probe
+    )
     assert health.live == "auth_error"
     assert health.live_detail is not None and "Invalid API key" in health.live_detail
     assert health.ok is False
@@ -356,7 +358,7 @@ def test_live_probe_maps_errors(
 ) -> None:
     monkeypatch.setattr(_RaisingAgent, "error", error)
     monkeypatch.setattr(caw.agent, "Agent", _RaisingAgent)
-    health = check_health("claude", live=True, env=env_for(home, fake_bin))
+    health = check_health("claude", live=True, env=env_for(home, fake_bin), probe=live_probe)
     assert (health.live, health.live_detail) == (live, detail)
     assert _RaisingAgent.seen["auto_wait"] is False  # a probe must never sit out a usage limit
     assert _RaisingAgent.seen["provider"] == "claude"

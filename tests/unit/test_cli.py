@@ -658,7 +658,7 @@ def _health(monkeypatch: pytest.MonkeyPatch, rows: list[Any]) -> list[Any]:
 
     seen: list[Any] = []
 
-    def check_all(order: Any = None, *, live: bool = False, env: Any = None) -> list[Any]:
+    def check_all(order: Any = None, *, live: bool = False, env: Any = None, probe: Any = None) -> list[Any]:
         seen.append((tuple(order), live))
         return rows
 
