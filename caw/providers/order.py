@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 from caw.errors import ConfigurationError, UnknownProviderError
 from caw.providers.registry import available_names, canonical_name
 
-DEFAULT_ORDER: tuple[str, ...] = ("claude",)
+#: the contract's default: the first installed one answers, the others are its fallback
+DEFAULT_ORDER: tuple[str, ...] = ("claude", "codex", "opencode")
 
 _global_lock = threading.Lock()
 _global_order: tuple[str, ...] | None = None
