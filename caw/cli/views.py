@@ -272,6 +272,8 @@ class LiveView:
         self._buffer = ""
         self._message_id: str | None = None
         self._tokens = ""
+        #: tool calls already shown (codex announces a call when it starts and again with its result)
+        self._shown_calls: set[str] = set()
 
     # spinner -------------------------------------------------------------------------------------
     def _spin(self, text: RenderableType) -> None:
@@ -320,6 +322,7 @@ class LiveView:
         elif isinstance(ev, ThinkingEvent):
             self._line(f"✻ {clip(ev.text, 120)}", "dim italic")
         elif isinstance(ev, ToolCallEvent):
+            self._shown_calls.add(ev.id)
             self._line(f"⏺ {tool_call_text(ev.name, ev.arguments)}", "cyan")
         elif isinstance(ev, ToolResultEvent):
             self._tool_result(ev)
@@ -341,7 +344,9 @@ class LiveView:
         self._spin(self._working())
 
     def _tool_result(self, ev: ToolResultEvent) -> None:
-        if ev.name and ev.arguments is not None:  # call and result reported together (codex, opencode)
+        # a result that names its call (codex, opencode) shows the call line unless it was shown already
+        if ev.name and ev.arguments is not None and ev.id not in self._shown_calls:
+            self._shown_calls.add(ev.id)
             self._line(f"⏺ {tool_call_text(ev.name, ev.arguments)}", "cyan")
         shown, more = fold(ev.output or "(no output)")
         style = "red" if ev.is_error else "dim"
