@@ -40,3 +40,36 @@ def last_meaningful_line(text: str) -> str:
         if clean:
             return clean
     return ""
+
+
+def clip_sentences(text: str, n: int = 240) -> str:
+    """Like ``clip``, but a long text is cut after its last whole sentence that fits (a CLI's limit message
+    read to the middle of a word helps nobody).
+
+    >>> clip_sentences("You hit your limit. Upgrade to Pro or try again at 5pm. More text here.", 60)
+    'You hit your limit. Upgrade to Pro or try again at 5pm.'
+    """
+    one = " ".join(text.split())
+    if len(one) <= n:
+        return one
+    head = one[:n]
+    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
+    return head[: end + 1] if end >= n // 3 else clip(one, n)
+
+
+_LIMIT_NAMES = {
+    "session": "session limit",
+    "weekly": "weekly limit",
+    "usage": "usage limit",
+    "rate": "rate limit",
+    "credits": "credit limit",
+}
+
+
+def limit_name(kind: str | None) -> str:
+    """``session limit``, ``weekly limit``, ``rate limit``... for a ``UsageLimit.kind`` (never "usage usage limit").
+
+    >>> limit_name("usage"), limit_name("rate"), limit_name(None)
+    ('usage limit', 'rate limit', 'usage limit')
+    """
+    return _LIMIT_NAMES.get(kind or "usage", f"{kind} limit")

@@ -227,7 +227,9 @@ def traj_show(
             return 0
         all_steps = steps(traj)
         if not 1 <= step <= len(all_steps):
-            raise UsageProblem(f"--step {step}: the trajectory has {len(all_steps)} steps", "pick 1..N")
+            raise UsageProblem(
+                f"--step {step}: the trajectory has {len(all_steps)} steps", f"pick a step from 1 to {len(all_steps)}"
+            )
         render_step(sys.stdout, all_steps[step - 1])
         return 0
 

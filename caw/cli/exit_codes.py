@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from caw.cli.views import clip, local_and_utc
+from caw.cli.views import local_and_utc
 from caw.errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -46,6 +46,7 @@ from caw.errors import (
     UsageLimitError,
 )
 from caw.events import ErrorKind
+from caw.text import clip_sentences, limit_name
 
 if TYPE_CHECKING:
     pass
@@ -121,7 +122,7 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
     if isinstance(exc, InvalidResumeHandle):
         return Failure(
             ExitCode.USAGE,
-            f"invalid resume handle: {exc}",
+            str(exc) if str(exc).startswith("invalid resume handle") else f"invalid resume handle: {exc}",
             "pass the whole `caw1_…` string printed after a run (or a session id from `caw sessions`)",
         )
     if isinstance(exc, ConfigurationError | SessionStateError):
@@ -202,7 +203,7 @@ def login_hint(provider: str) -> str:
 
 def _limit_failure(exc: UsageLimitError, handle: str | None) -> Failure:
     original = exc.__cause__ if isinstance(exc.__cause__, UsageLimitError) else exc
-    detail = clip(original.detail, 120)
+    detail = clip_sentences(original.detail, 240)
     if not exc.waitable:  # money, not time: requeueing would spin forever
         return Failure(
             ExitCode.AUTH,
@@ -215,7 +216,7 @@ def _limit_failure(exc: UsageLimitError, handle: str | None) -> Failure:
     resume = f"resume after the reset with `caw resume {handle}`" if handle else "run it again after the reset"
     return Failure(
         ExitCode.RATE_LIMITED,
-        f"{exc.provider} hit its {exc.kind or 'rate'} usage limit ({detail}); {when}",
+        f"{exc.provider} hit its {limit_name(exc.kind)} ({detail}); {when}",
         f"{resume}, or rerun with a --max-wait longer than the time to the reset (exit 75: requeue the job)",
         exc.provider,
         exc.resets_at,

@@ -1,0 +1,55 @@
+"""What the ``caw`` command says on failure: one clear line, each fact once (issue 12, message polish)."""
+
+from __future__ import annotations
+
+import doctest
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import caw.text
+from caw.cli import app, failure_for
+from caw.errors import UsageLimitError
+from caw.models import Trajectory, Turn
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "data"))
+    return CliRunner()
+
+
+def test_text_helpers_examples_hold() -> None:
+    result = doctest.testmod(caw.text)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def test_an_invalid_handle_is_named_once(runner: CliRunner) -> None:
+    r = runner.invoke(app, ["resume", "caw1_AAAAnotahandle", "hi"])
+    assert r.exit_code == 2
+    assert r.stderr.count("invalid resume handle") == 1
+
+
+@pytest.mark.parametrize(("kind", "phrase"), [("usage", "hit its usage limit"), ("rate", "hit its rate limit")])
+def test_a_limit_is_named_by_its_kind_without_repeating_usage(kind: str, phrase: str) -> None:
+    line = failure_for(UsageLimitError("codex", "limited", kind=kind)).line
+    assert phrase in line
+    assert "usage usage" not in line and "rate usage" not in line
+
+
+def test_a_long_limit_message_is_cut_after_a_whole_sentence() -> None:
+    text = "You've hit your usage limit. " + "Upgrade to Pro for more, or wait for the window to reset. " * 8
+    line = failure_for(UsageLimitError("codex", text, kind="usage")).line
+    assert "You've hit your usage limit." in line
+    assert "…" not in line.split("(", 1)[1].split(")", 1)[0]
+
+
+def test_step_out_of_range_names_the_range(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    traj = Trajectory(turns=[Turn(input="hi", status="completed")])
+    path.write_text(json.dumps(traj.to_dict(), default=str))
+    r = runner.invoke(app, ["traj", "show", str(path), "--step", "9"])
+    assert r.exit_code == 2
+    assert "pick a step from 1 to 1" in r.stderr and "1..N" not in r.stderr
