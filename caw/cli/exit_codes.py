@@ -65,18 +65,6 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130  # 128 + SIGINT
 
 
-INSTALL = {
-    "claude": "npm install -g @anthropic-ai/claude-code",
-    "codex": "npm install -g @openai/codex",
-    "opencode": "npm install -g opencode-ai",
-}
-LOGIN = {
-    "claude": "run `claude /login` or set ANTHROPIC_API_KEY",
-    "codex": "run `codex login` or set OPENAI_API_KEY",
-    "opencode": "run `opencode auth login`",
-}
-
-
 class UsageProblem(Exception):
     """A command line caw cannot act on (what the parser cannot check itself). Exit code 2."""
 
@@ -192,13 +180,21 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
 
 
 def install_hint(provider: str) -> str:
-    how = INSTALL.get(provider)
-    binvar = f"CAW_{provider.upper()}_BIN"
-    return f"install it with `{how}`, or set {binvar} to its path" if how else f"set {binvar} to its path"
+    """The provider's own install hint (``Provider.install_hint``); a generic one for an unregistered name."""
+    from caw.providers import canonical_name, get_provider
+    from caw.providers.base import install_hint_for
+
+    canonical = canonical_name(provider)
+    return get_provider(canonical).install_hint() if canonical else install_hint_for(provider)
 
 
 def login_hint(provider: str) -> str:
-    return f"log in: {LOGIN[provider]}" if provider in LOGIN else f"check {provider}'s login"
+    """The provider's own login hint (``Provider.login_hint``); a generic one for an unregistered name."""
+    from caw.providers import canonical_name, get_provider
+    from caw.providers.base import login_hint_for
+
+    canonical = canonical_name(provider)
+    return get_provider(canonical).login_hint() if canonical else login_hint_for(provider)
 
 
 def _limit_failure(exc: UsageLimitError, handle: str | None) -> Failure:

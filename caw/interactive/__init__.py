@@ -4,9 +4,10 @@ Three steps, one module each:
 
 * **choose** the CLI (here, ``launch``): the first installed candidate, or the one picked in the menu
   (``caw.interactive.picker``);
-* **build** its interactive command line (``commands``, one small function per CLI): the same model,
-  effort, system prompt, tools and MCP mapping as the scripted adapters, without their scripted-output
-  flags, and a decision on how the initial prompt travels (argv, or ``InteractiveCommand.paste``);
+* **build** its interactive command line (``Provider.interactive_command``, one method per CLI, called
+  through ``commands``): the same model, effort, system prompt, tools and MCP mapping as the scripted
+  adapters, without their scripted-output flags, and a decision on how the initial prompt travels (argv,
+  or ``InteractiveCommand.paste``);
 * **bridge** the user's terminal to the CLI (``bridge``; terminal modes and signals in ``terminal``): the
   CLI runs on a fresh pseudo-terminal in a session of its own; caw copies bytes both ways in one
   ``select`` loop, forwards every window resize, keeps a tail of the output, and on *every* way out (the

@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Protocol
 
 from caw.errors import ConfigurationError, ProviderNotInstalled
-from caw.providers.health import credential_signal
 from caw.session.candidate import Candidate
 from caw.state.ledger import Cooldown, CooldownStore
 
@@ -83,7 +82,7 @@ def health_hint(candidate: Candidate, cooldowns: Mapping[str, Cooldown], now: da
         today = (now or datetime.now().astimezone()).date()
         when = local.strftime("%H:%M") if local.date() == today else local.strftime("%b %d %H:%M")
         return f"cooling down until {when}"
-    if credential_signal(name, {**os.environ, **candidate.config.env}) is None:
+    if candidate.provider.credential_signal({**os.environ, **candidate.config.env}) is None:
         return "no credentials found"
     return "ready"
 

@@ -1,12 +1,18 @@
-"""The Provider contract: how to start a CLI for one turn, and how to read what it prints.
+"""The Provider contract: everything caw knows about one CLI, in one class.
 
-A provider does two jobs and nothing else (no process code here):
+A provider's required jobs (no process code here):
 
 * ``build(binary, config, request)`` turns caw's configuration and one user message into an
   ``Invocation``: argv, environment additions, stdin bytes, temp files to delete afterwards;
 * ``parser()`` returns a fresh ``TurnParser`` that turns each JSON line of the CLI's stdout into typed
   events, and at the end (``finish``) closes the turn with either a ``ResultEvent`` or a fatal
-  ``ErrorEvent``. All knowledge of a CLI's output format lives in its parser.
+  ``ErrorEvent``. All knowledge of a CLI's output format lives in its parser;
+* ``continuation_prompt(original)``: what to send after a usage-limit wait.
+
+And what it may add: ``interactive_command`` (the CLI's own UI, for ``caw chat``), ``credential_signal``
+(where a login would come from, for ``caw doctor``), ``install_command`` / ``login_command`` (the hints in
+error messages) and ``config_home_var``. The helpers here (``fits_argv``, ``env_signal``, ``file_signal``)
+are shared by the built-ins and free for a fourth provider to use.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ import os
 import shutil
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from caw.errors import ConfigurationError
 from caw.events import ErrorEvent, Event, RawEvent, ResultEvent
 from caw.models import MCPServer, ModelTier, ToolGroup
 from caw.text import last_meaningful_line
@@ -68,6 +75,26 @@ class Invocation:
                 pass
 
 
+@dataclass
+class InteractiveCommand(Invocation):
+    """An interactive invocation. ``paste``: the initial prompt, when it is typed into the UI instead of
+    passed in argv."""
+
+    paste: str | None = None
+    #: text the UI shows once it takes input (None: bracketed-paste mode is the sign), see _PasteFeeder
+    ready: bytes | None = None
+    provider: str = ""
+
+
+# one argv string is limited to 128 KiB on Linux; above this a prompt is pasted into the UI
+MAX_ARG = 100_000
+
+
+def fits_argv(prompt: str) -> bool:
+    """Whether ``prompt`` can travel as one argv string (else: ``InteractiveCommand.paste``)."""
+    return "\0" not in prompt and len(prompt.encode("utf-8", "surrogatepass")) <= MAX_ARG
+
+
 class TurnParser(ABC):
     """Stateful reader of one turn's output. Subclasses implement ``on_json`` and may extend ``finish``."""
 
@@ -92,10 +119,6 @@ class TurnParser(ABC):
     @abstractmethod
     def on_json(self, obj: dict[str, Any]) -> list[Event]: ...
 
-    def on_noise(self, line: str) -> list[Event]:
-        """A non-JSON stdout line (already stripped of terminal codes). Default: nothing."""
-        return []
-
     def finish(self, exit_code: int | None, stderr: str) -> list[Event]:
         """Close the turn if the output did not. Default: success on exit 0, a CLI error otherwise."""
         if self.closed:
@@ -109,7 +132,7 @@ class TurnParser(ABC):
 
 
 class Provider(ABC):
-    """One CLI. Subclasses are small: flags, env, and a parser."""
+    """One CLI. Subclasses are small: flags, env, a parser, and the facts caw tells users about the CLI."""
 
     name: ClassVar[str]
     #: other accepted spellings of ``name`` (lower case), e.g. ``claude_code``
@@ -119,6 +142,12 @@ class Provider(ABC):
     config_home_var: ClassVar[str | None] = None
     #: ModelTier -> model string for this CLI
     tiers: ClassVar[dict[ModelTier, str]] = {}
+    #: regex alternatives (any case) for wording only this CLI prints: the limit detector's provider guess
+    limit_markers: ClassVar[tuple[str, ...]] = ()
+    #: the command that installs the CLI, e.g. ``npm install -g opencode-ai`` (None: caw knows none)
+    install_command: ClassVar[str | None] = None
+    #: how a person logs in, e.g. ``run `codex login` or set OPENAI_API_KEY`` (None: caw knows no way)
+    login_command: ClassVar[str | None] = None
 
     def locate(self, env: Mapping[str, str] | None = None) -> str | None:
         """The binary to run: ``CAW_<NAME>_BIN`` if set, else the first on PATH. None when missing."""
@@ -168,19 +197,89 @@ class Provider(ABC):
     def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> TurnParser:
         """A fresh parser for one turn. ``config``/``request`` are the turn's (None in fixture replays)."""
 
+    @abstractmethod
     def continuation_prompt(self, original: str) -> str:
         """What to send after a usage-limit wait when the conversation already exists.
 
-        Default: the original message (the CLI did not keep it). Providers whose CLI stores the limited
-        prompt in its history override this so the model does not receive the request twice.
+        ``original`` when the CLI did not keep the limited message; something like ``"continue"`` when it
+        stores the limited prompt in its history (the model would otherwise receive the request twice).
+        Each CLI differs here and a wrong guess either drops or duplicates the request, so there is no default.
         """
-        return original
+
+    def interactive_command(self, binary: str, config: RunConfig, prompt: str) -> InteractiveCommand:
+        """The command line that starts the CLI's own interactive UI with caw's configuration.
+
+        ``prompt`` (possibly empty) goes in argv when ``fits_argv`` says so, else in ``paste``. Default: the
+        CLI has no interactive UI caw can start.
+        """
+        raise ConfigurationError(f"caw does not know how to start {self.name}'s interactive UI")
+
+    def credential_signal(self, env: Mapping[str, str]) -> str | None:
+        """Where the CLI would find a login ("env X_API_KEY", "file ~/.x/auth.json"), None for no sign of one.
+
+        Presence and existence only: a signal never reads a secret (see ``env_signal``, ``file_signal``).
+        """
+        return None
+
+    def install_hint(self) -> str:
+        """What to tell someone whose CLI is missing.
+
+        >>> from caw.providers import get_provider
+        >>> get_provider("codex").install_hint()
+        'install it with `npm install -g @openai/codex`, or set CAW_CODEX_BIN to its path'
+        """
+        return install_hint_for(self.name, self.install_command)
+
+    def login_hint(self) -> str:
+        """What to tell someone whose CLI could not authenticate."""
+        return login_hint_for(self.name, self.login_command)
 
     def config_home(self, env: Mapping[str, str]) -> str | None:
         """The non-default config home the CLI will use, or None for its default."""
         if self.config_home_var is None:
             return None
         return env.get(self.config_home_var) or None
+
+
+def install_hint_for(name: str, install_command: str | None = None) -> str:
+    """The install hint for provider ``name`` (also for a name no provider is registered under)."""
+    binvar = f"CAW_{name.upper()}_BIN"
+    if install_command:
+        return f"install it with `{install_command}`, or set {binvar} to its path"
+    return f"set {binvar} to its path"
+
+
+def login_hint_for(name: str, login_command: str | None = None) -> str:
+    """The login hint for provider ``name`` (also for a name no provider is registered under)."""
+    return f"log in: {login_command}" if login_command else f"check {name}'s login"
+
+
+# ---- credential signals ------------------------------------------------------------------------------
+def user_home(env: Mapping[str, str]) -> Path:
+    home = env.get("HOME")
+    return Path(home) if home else Path.home()
+
+
+def _shown(path: Path, env: Mapping[str, str]) -> str:
+    """``~/...`` for paths under HOME, so the signal reads the way users type it."""
+    try:
+        return "~/" + str(path.relative_to(user_home(env)))
+    except ValueError:
+        return str(path)
+
+
+def env_signal(env: Mapping[str, str], names: Iterable[str]) -> str | None:
+    """``"env NAME"`` for the first of ``names`` set to something non-blank in ``env``."""
+    for name in names:
+        if env.get(name, "").strip():
+            return f"env {name}"
+    return None
+
+
+def file_signal(env: Mapping[str, str], path: Path) -> str | None:
+    """``"file ~/path"`` when ``path`` exists."""
+    # existence only: these files hold tokens, and caw never opens them
+    return f"file {_shown(path, env)}" if path.is_file() else None
 
 
 _version_cache: dict[tuple[str, float], str | None] = {}

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +41,18 @@ from caw.events import (
     UsageEvent,
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
-from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+from caw.providers.base import (
+    InteractiveCommand,
+    Invocation,
+    Provider,
+    RunConfig,
+    TurnParser,
+    TurnRequest,
+    env_signal,
+    file_signal,
+    fits_argv,
+    user_home,
+)
 from caw.text import last_meaningful_line
 
 # ToolGroup -> Claude Code's built-in tool names
@@ -75,6 +87,23 @@ _LEGACY_LIMIT = re.compile(r"^\s*Claude AI usage limit reached\|(\d{9,13})\s*$")
 # argv strings are limited to 128 KiB on Linux; above this a system prompt goes through a file
 _MAX_ARG = 100_000
 
+# `claude -- <name>` still runs subcommand <name> (commander dispatches on the first operand)
+_SUBCOMMANDS = frozenset(
+    {
+        "agents", "auth", "auto-mode", "doctor", "gateway", "help", "install", "mcp", "plugin", "plugins",
+        "project", "setup-token", "ultrareview", "update", "upgrade",
+    }
+)  # fmt: skip
+
+# where a login can come from, in the order claude looks (env first, then the credentials file)
+_CREDENTIAL_VARS = (
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+)
+
 
 def tool_names(group: ToolGroup) -> list[str]:
     names: list[str] = []
@@ -85,13 +114,16 @@ def tool_names(group: ToolGroup) -> list[str]:
 
 
 def _write_private(data: str, suffix: str) -> Path:
-    """A temp file only this user can read (MCP configs may carry tokens in env)."""
-    fd, name = tempfile.mkstemp(prefix="caw-", suffix=suffix)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data.encode())
-    finally:
-        os.close(fd)
+    """A temp file only this user can read (MCP configs may carry tokens in env); StorageError if it cannot be."""
+    from caw.state.store import storage_errors
+
+    with storage_errors("create a temp file in", tempfile.gettempdir()):
+        fd, name = tempfile.mkstemp(prefix="caw-", suffix=suffix)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
     return Path(name)
 
 
@@ -111,6 +143,14 @@ class ClaudeProvider(Provider):
     binary_name = "claude"
     config_home_var = "CLAUDE_CONFIG_DIR"
     tiers: ClassVar[dict[ModelTier, str]] = {ModelTier.STRONGEST: "opus", ModelTier.FAST: "haiku"}
+    limit_markers: ClassVar[tuple[str, ...]] = (
+        r"\bclaude\b", "anthropic", "/extra-usage", r"/upgrade\b", "/usage-credits", r"\brequest\s+rejected\s*\(429\)",
+        r"\brate_limit_error\b", r"\b(?:opus|sonnet)\b", r"·\s*resets\b", r"\b5-hour\s+limit", r"\brate_limit_event\b",
+        "isusingoverage", r"\bcredit\s+balance\s+(?:is\s+)?too\s+low", r"\btemporarily\s+limiting\s+requests",
+        r"\bhit\s+your\s+(?:session\s+|weekly\s+)?limit\b",
+    )  # fmt: skip
+    install_command = "npm install -g @anthropic-ai/claude-code"
+    login_command = "run `claude /login` or set ANTHROPIC_API_KEY"
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         inv = Invocation(argv=[*self.executable(binary), "-p", "--output-format", "stream-json", "--verbose"])
@@ -130,6 +170,22 @@ class ClaudeProvider(Provider):
 
     def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> ClaudeParser:
         return ClaudeParser()
+
+    def interactive_command(self, binary: str, config: RunConfig, prompt: str) -> InteractiveCommand:
+        # the same mapping as build (scripted), without -p/--output-format/--verbose
+        cmd = InteractiveCommand(argv=[*self.executable(binary)])
+        cmd.argv += config_args(config, cmd.temp_paths)
+        if prompt:
+            if fits_argv(prompt) and prompt not in _SUBCOMMANDS:
+                cmd.argv += ["--", prompt]  # `--`: a prompt may start with "-"; it also ends the variadic --tools
+            else:
+                cmd.paste = prompt
+        return cmd
+
+    def credential_signal(self, env: Mapping[str, str]) -> str | None:
+        home = self.config_home(env)
+        config_home = Path(home) if home else user_home(env) / ".claude"
+        return env_signal(env, _CREDENTIAL_VARS) or file_signal(env, config_home / ".credentials.json")
 
 
 def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:

@@ -53,7 +53,18 @@ from caw.events import (
     WarningEvent,
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
-from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+from caw.providers.base import (
+    InteractiveCommand,
+    Invocation,
+    Provider,
+    RunConfig,
+    TurnParser,
+    TurnRequest,
+    env_signal,
+    file_signal,
+    fits_argv,
+    user_home,
+)
 from caw.text import last_meaningful_line
 
 # argv strings are limited to 128 KiB on Linux; above this caw's settings go through a profile file
@@ -98,6 +109,14 @@ class CodexProvider(Provider):
     config_home_var = "CODEX_HOME"
     # from the model catalogue bundled with 0.169.0 (`codex debug models`)
     tiers: ClassVar[dict[ModelTier, str]] = {ModelTier.STRONGEST: "gpt-6-astra", ModelTier.FAST: "gpt-6-luna"}
+    limit_markers: ClassVar[tuple[str, ...]] = (
+        r"\bcodex\b", "chatgpt", r"\b(?:try|retry)\s+again\s+at\b", r"\bplan_type\b", r"\busage_limit_reached\b",
+        r"\busage_not_included\b", r"\bexceeded\s+retry\s+limit\b", r"\bspend\s+cap\b",
+        r"\bworkspace\s+is\s+out\s+of\s+credits", r"\bquota\s+exceeded\.\s*check\s+your\s+plan",
+        r"\bhit\s+your\s+usage\s+limit(?:\.|\s+for\b)",
+    )  # fmt: skip
+    install_command = "npm install -g @openai/codex"
+    login_command = "run `codex login` or set OPENAI_API_KEY"
 
     def executable(self, binary: str) -> list[str]:
         """Run the native binary when ``binary`` is the npm shim (node 20 keeps the shim alive as a parent)."""
@@ -129,6 +148,26 @@ class CodexProvider(Provider):
         inv.stdin = request.prompt.encode()
         inv.cwd = config.cwd
         return inv
+
+    def interactive_command(self, binary: str, config: RunConfig, prompt: str) -> InteractiveCommand:
+        # the mapping of build (scripted) without exec/--json/stdin; the approval policy is left to codex's
+        # interactive default (a person is there to answer), the sandbox is the same
+        cmd = InteractiveCommand(argv=[*self.executable(binary)])
+        if "--remote" not in config.extra_args:
+            # without it the UI installs a background server daemon (a copy of codex in CODEX_HOME) that
+            # outlives the session, and caw would kill it on the way out like any other leftover
+            cmd.argv.append("--no-daemon")
+        cmd.argv += config_args(config, cmd.temp_paths)
+        if prompt:
+            if fits_argv(prompt):
+                cmd.argv += ["--", prompt]  # `--`: a prompt may start with "-" (clap takes it for an option)
+            else:
+                cmd.paste = prompt
+        return cmd
+
+    def credential_signal(self, env: Mapping[str, str]) -> str | None:
+        codex_home = Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else user_home(env) / ".codex"
+        return env_signal(env, ("CODEX_API_KEY", "OPENAI_API_KEY")) or file_signal(env, codex_home / "auth.json")
 
 
 def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:

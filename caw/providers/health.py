@@ -17,7 +17,6 @@ That spends one tiny request, so it is never the default.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -29,7 +28,7 @@ from pydantic import BaseModel, computed_field
 from caw.errors import ConfigurationError
 from caw.providers.base import RunConfig
 from caw.providers.order import normalize_order, resolve_order
-from caw.providers.registry import available_names, get_provider
+from caw.providers.registry import available_names, canonical_name, get_provider
 from caw.state.ledger import CooldownStore
 
 LiveStatus = Literal["answers", "rate_limited", "auth_error", "error", "not_installed"]
@@ -78,81 +77,17 @@ class ProviderHealth(BaseModel):
 
 
 # ---- credential signals ------------------------------------------------------------------------------
-def _home(env: Mapping[str, str]) -> Path:
-    home = env.get("HOME")
-    return Path(home) if home else Path.home()
-
-
-def _shown(path: Path, env: Mapping[str, str]) -> str:
-    """``~/...`` for paths under HOME, so the signal reads the way users type it."""
-    try:
-        return "~/" + str(path.relative_to(_home(env)))
-    except ValueError:
-        return str(path)
-
-
-def _env_signal(env: Mapping[str, str], names: Iterable[str]) -> str | None:
-    for name in names:
-        if env.get(name, "").strip():
-            return f"env {name}"
-    return None
-
-
-def _file_signal(env: Mapping[str, str], path: Path) -> str | None:
-    # existence only: these files hold tokens, and caw never opens them
-    return f"file {_shown(path, env)}" if path.is_file() else None
-
-
-def _claude_credential(env: Mapping[str, str]) -> str | None:
-    config_home = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else _home(env) / ".claude"
-    return _env_signal(
-        env,
-        (
-            "CLAUDE_CODE_OAUTH_TOKEN",
-            "ANTHROPIC_API_KEY",
-            "ANTHROPIC_AUTH_TOKEN",
-            "CLAUDE_CODE_USE_BEDROCK",
-            "CLAUDE_CODE_USE_VERTEX",
-        ),
-    ) or _file_signal(env, config_home / ".credentials.json")
-
-
-def _codex_credential(env: Mapping[str, str]) -> str | None:
-    codex_home = Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else _home(env) / ".codex"
-    return _env_signal(env, ("CODEX_API_KEY", "OPENAI_API_KEY")) or _file_signal(env, codex_home / "auth.json")
-
-
-def _opencode_credential(env: Mapping[str, str]) -> str | None:
-    content = env.get("OPENCODE_CONFIG_CONTENT", "")
-    if content.strip():
-        try:
-            config = json.loads(content)
-        except ValueError:
-            config = None
-        # a configured provider block is how scripted setups give opencode a model and a key
-        if isinstance(config, dict) and config.get("provider"):
-            return "config provider in OPENCODE_CONFIG_CONTENT"
-    data_home = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else _home(env) / ".local" / "share"
-    return _file_signal(env, data_home / "opencode" / "auth.json") or _env_signal(
-        env, ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY")
-    )
-
-
-_CREDENTIAL_SIGNALS: dict[str, Callable[[Mapping[str, str]], str | None]] = {
-    "claude": _claude_credential,
-    "codex": _codex_credential,
-    "opencode": _opencode_credential,
-}
-
-
 def credential_signal(provider: str, env: Mapping[str, str] | None = None) -> str | None:
-    """Where ``provider``'s CLI would find a login, or None when there is no sign of one.
+    """Where ``provider``'s CLI would find a login, or None when there is no sign of one
+    (``Provider.credential_signal`` of the registered provider; None for a name nobody registered).
 
     >>> credential_signal("claude", {"ANTHROPIC_API_KEY": "sk-ant-test", "HOME": "/nonexistent"})
     'env ANTHROPIC_API_KEY'
     """
-    probe = _CREDENTIAL_SIGNALS.get(provider)
-    return probe(os.environ if env is None else env) if probe else None
+    canonical = canonical_name(provider)
+    if canonical is None:
+        return None
+    return get_provider(canonical).credential_signal(os.environ if env is None else env)
 
 
 # ---- health ------------------------------------------------------------------------------------------
@@ -187,7 +122,7 @@ def check_health(
         installed=binary is not None,
         binary=binary,
         version=impl.version(binary, merged) if binary else None,
-        credential=credential_signal(impl.name, merged),
+        credential=impl.credential_signal(merged),
         cooldown_until=_cooldown_until(impl.name, merged),
     )
     if live:

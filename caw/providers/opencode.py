@@ -56,7 +56,18 @@ from caw.events import (
     WarningEvent,
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
-from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+from caw.providers.base import (
+    InteractiveCommand,
+    Invocation,
+    Provider,
+    RunConfig,
+    TurnParser,
+    TurnRequest,
+    env_signal,
+    file_signal,
+    fits_argv,
+    user_home,
+)
 from caw.text import last_meaningful_line
 
 # ToolGroup -> opencode permission names (1.18.33). A group the user did not grant is set to "deny", which
@@ -88,6 +99,12 @@ class OpencodeProvider(Provider):
     config_home_var = "XDG_DATA_HOME"
     # opencode's models depend on the providers the user configured: no provider-neutral tier names
     tiers: ClassVar[dict[ModelTier, str]] = {}
+    limit_markers: ClassVar[tuple[str, ...]] = (
+        "opencode", "freeusagelimiterror", r"\bfree\s+usage\s+exceeded", r"\bsubscribe\s+to\s+go\b", r"\bretrying\s+in\b",
+        r"\bzen\b", r"\bapierror\b", r"\bisretryable\b", r"\bit\s+will\s+reset\s+in\b",
+    )  # fmt: skip
+    install_command = "npm install -g opencode-ai"
+    login_command = "run `opencode auth login`"
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         # --thinking: reasoning parts are printed (as `reasoning` events) only with it
@@ -120,6 +137,50 @@ class OpencodeProvider(Provider):
 
     def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> OpencodeParser:
         return OpencodeParser()
+
+    def interactive_command(self, binary: str, config: RunConfig, prompt: str) -> InteractiveCommand:
+        # the mapping of build (scripted) for the full-screen UI (`opencode [project]`)
+        cmd = InteractiveCommand(argv=[*self.executable(binary)])
+        argv = cmd.argv
+        user_env = {**os.environ, **config.env}
+        if config.model:
+            argv += ["--model", check_model(config.model)]
+        if config.tools is not None:
+            cmd.env[PERMISSION_VAR] = permission_json(config.tools, user_env.get(PERMISSION_VAR))
+        additions = config_additions(config)
+        if config.reasoning:
+            # the UI has no --variant (only `run` has): an agent's default variant applies when the agent runs
+            # its configured model, so caw configures both for opencode's two primary agents
+            agent: dict[str, str] = {"variant": config.reasoning}
+            if config.model:
+                agent["model"] = config.model
+            additions["agent"] = {"build": agent, "plan": dict(agent)}
+        if additions:
+            cmd.env[CONFIG_CONTENT_VAR] = merge_config_content(user_env.get(CONFIG_CONTENT_VAR), additions)
+        argv += list(config.extra_args)
+        if prompt:
+            if fits_argv(prompt):
+                argv.append(f"--prompt={prompt}")  # one token: a leading "-" cannot be taken for a flag
+            else:
+                # the input box's placeholder: opencode drops keys that arrive before it is drawn; it also
+                # trims the end of a paste and adds one space (seen on 1.18.33), which caw cannot avoid
+                cmd.paste, cmd.ready = prompt, b"Ask anything"
+        return cmd
+
+    def credential_signal(self, env: Mapping[str, str]) -> str | None:
+        content = env.get(CONFIG_CONTENT_VAR, "")
+        if content.strip():
+            try:
+                config = json.loads(content)
+            except ValueError:
+                config = None
+            # a configured provider block is how scripted setups give opencode a model and a key
+            if isinstance(config, dict) and config.get("provider"):
+                return f"config provider in {CONFIG_CONTENT_VAR}"
+        data_home = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else user_home(env) / ".local" / "share"
+        return file_signal(env, data_home / "opencode" / "auth.json") or env_signal(
+            env, ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY")
+        )
 
 
 # ---- building --------------------------------------------------------------------------------------
@@ -238,13 +299,16 @@ def instructions_file(text: str) -> Path:
             return path
     except (OSError, UnicodeDecodeError):
         pass
-    fd, tmp = tempfile.mkstemp(prefix=".system-prompt-", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new file, never half of one
+    from caw.state.store import storage_errors
+
+    with storage_errors("write", path):
+        fd, tmp = tempfile.mkstemp(prefix=".system-prompt-", dir=directory)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old or the new file, never half of one
     return path
 
 
@@ -259,7 +323,10 @@ def _private_dir() -> Path:
             return path
     except OSError:
         pass
-    return Path(tempfile.mkdtemp(prefix=f"caw-{uid}-opencode-"))
+    from caw.state.store import storage_errors
+
+    with storage_errors("create a temp directory in", tempfile.gettempdir()):
+        return Path(tempfile.mkdtemp(prefix=f"caw-{uid}-opencode-"))
 
 
 # ---- parsing ---------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from caw.events import (
     UsageEvent,
 )
 from caw.models import LimitInfo, TextBlock, ThinkingBlock, ToolUse, Turn, TurnError
-from caw.providers.base import Invocation, Provider, RunConfig, TurnRequest
+from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
 from caw.transport import AgentProcess, ProcessSpec, SpawnError, WatchdogExpired, Watchdogs, clean_line
 
 _MAX_DIAGNOSTICS = 50
@@ -173,7 +173,7 @@ def run_turn(
     turn = Turn(input=request.prompt, provider=provider.name, model=config.model)
     if binary is None:
         turn.status = "failed"
-        err = ProviderNotInstalled(provider.name, provider.binary_name, _install_hint(provider.name))
+        err = ProviderNotInstalled(provider.name, provider.binary_name, provider.install_hint())
         turn.error = TurnError(type=type(err).__name__, reason="not_installed", message=str(err))
         raise err
     asm = TurnAssembler(turn)
@@ -233,7 +233,7 @@ def run_turn(
         inv.cleanup()
 
 
-def _parse_line(parser: Any, asm: TurnAssembler, line: str) -> list[Event]:
+def _parse_line(parser: TurnParser, asm: TurnAssembler, line: str) -> list[Event]:
     text = clean_line(line)
     if not text:
         return []
@@ -243,11 +243,9 @@ def _parse_line(parser: Any, asm: TurnAssembler, line: str) -> list[Event]:
         except json.JSONDecodeError:
             obj = None
         if isinstance(obj, dict):
-            events: list[Event] = parser.feed(obj)
-            return events
+            return parser.feed(obj)
     asm.note(text)
-    noise: list[Event] = parser.on_noise(text)
-    return noise
+    return []
 
 
 def _ms(seconds: float) -> int:
@@ -311,11 +309,3 @@ def _limit_info(ev: ErrorEvent, limit: RateLimitEvent | None) -> LimitInfo:
     if found is not None:
         return LimitInfo(kind=found.kind, resets_at=found.resets_at, waitable=found.waitable, message=ev.message)
     return LimitInfo(kind="rate", resets_at=None, waitable=True, message=ev.message)
-
-
-def _install_hint(provider: str) -> str:
-    return {
-        "claude": "install it with `npm install -g @anthropic-ai/claude-code`, or set CAW_CLAUDE_BIN",
-        "codex": "install it with `npm install -g @openai/codex`, or set CAW_CODEX_BIN",
-        "opencode": "install it with `npm install -g opencode-ai`, or set CAW_OPENCODE_BIN",
-    }.get(provider, f"set CAW_{provider.upper()}_BIN to its path")

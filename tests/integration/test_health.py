@@ -257,6 +257,9 @@ class StubProvider(Provider):
     def parser(self) -> TurnParser:
         raise NotImplementedError
 
+    def continuation_prompt(self, original: str) -> str:
+        raise NotImplementedError
+
 
 def stub(name: str) -> Provider:
     cls = type(f"{name.title()}Stub", (StubProvider,), {"name": name, "binary_name": name})

@@ -35,15 +35,14 @@ def replay(
         line = clean_line(raw)
         if not line:
             continue
-        evs: list[Event]
+        evs: list[Event] = []  # a line that is not a JSON object is noise: no events
         if line.startswith("{"):
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError:
                 obj = None
-            evs = parser.feed(obj) if isinstance(obj, dict) else parser.on_noise(line)
-        else:
-            evs = parser.on_noise(line)
+            if isinstance(obj, dict):
+                evs = parser.feed(obj)
         for ev in evs:
             asm.apply(ev)
         events.extend(evs)
