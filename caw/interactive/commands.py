@@ -1,7 +1,9 @@
 """The interactive command line of the chosen CLI: its provider builds it (``Provider.interactive_command``),
-this module adds what every CLI gets (the working directory)."""
+this module adds what every CLI gets (the working directory and its ``PWD``)."""
 
 from __future__ import annotations
+
+import os
 
 from caw.providers.base import InteractiveCommand, Provider, RunConfig
 
@@ -18,6 +20,8 @@ def interactive_command(provider: Provider, binary: str, config: RunConfig, prom
     command = provider.interactive_command(binary, config, prompt)
     command.provider = provider.name
     command.cwd = command.cwd or config.cwd
+    # issue 12: opencode takes its project directory from $PWD, not from its working directory
+    command.env["PWD"] = os.path.abspath(command.cwd)
     return command
 
 

@@ -9,6 +9,7 @@ abandoning the generator) stops the process tree and deletes the invocation's te
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -179,8 +180,10 @@ def run_turn(
     asm = TurnAssembler(turn)
     parser = provider.parser(config, request)
     inv: Invocation = provider.build(binary, config, request)
-    env = {**base_env, **config.env, **inv.env}
-    process = AgentProcess(ProcessSpec(inv.argv, env, inv.cwd or config.cwd, inv.stdin), clock=clock)
+    cwd = inv.cwd or config.cwd
+    # issue 12: opencode takes its project directory from $PWD, so the child's PWD must name its cwd
+    env = {**base_env, **config.env, **inv.env, "PWD": os.path.abspath(cwd)}
+    process = AgentProcess(ProcessSpec(inv.argv, env, cwd, inv.stdin), clock=clock)
     started = clock()
     try:
         try:

@@ -12,6 +12,7 @@ actions run in order:
     {"orphan": "sleep 300.5"}       start a command in a session of its own (like the real CLIs' tools)
     {"echo_stdin": true}            an assistant text event reporting len and sha256 of stdin
     {"tty_report": true}            an assistant text event saying which of stdin/stdout/stderr are TTYs
+    {"cwd_report": true}            an assistant text event with the working directory and $PWD
     {"exit": code}
     {"pidfile": path}               write this process's pid to path
 Default script: init, one text, result.
@@ -103,6 +104,8 @@ def main() -> int:
             out(text(f"stdin len={len(stdin_data)} sha256={digest}"))
         elif "tty_report" in step:
             out(text(f"stdin_tty={os.isatty(0)} stdout_tty={os.isatty(1)} stderr_tty={os.isatty(2)}"))
+        elif "cwd_report" in step:
+            out(text(f"cwd={os.getcwd()} PWD={os.environ.get('PWD')}"))
         elif "pidfile" in step:
             with open(step["pidfile"], "w") as f:
                 f.write(str(os.getpid()))

@@ -99,6 +99,19 @@ def test_stdout_is_a_tty_but_stdin_is_a_pipe_because_claude_refuses_a_tty_stdin(
     assert "stdin_tty=False stdout_tty=True stderr_tty=False" in traj.turns[0].result
 
 
+def test_the_cli_sees_pwd_naming_its_working_directory_not_the_parents(  # type: ignore[no-untyped-def]
+    fake_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: opencode takes its project directory from $PWD, so an inherited PWD sent it elsewhere."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("PWD", "/")  # the parent's shell was somewhere else
+    fake_cli([{"json": init()}, {"cwd_report": True}, {"json": result("ok")}])
+    traj = agent(cwd=str(project)).completion("hi")
+    expected = str(project.resolve())
+    assert f"cwd={expected} PWD={expected}" in traj.turns[0].result
+
+
 def test_chatty_stderr_never_deadlocks(fake_cli) -> None:  # type: ignore[no-untyped-def]
     fake_cli([{"stderr_bytes": 8 * 1024 * 1024}, {"json": init()}, {"json": text("after")}, {"json": result()}])
     traj = agent(timeout=60).completion("hi")

@@ -35,3 +35,9 @@ def test_codex_interactive_respects_a_sandbox_given_in_extra_args(tmp_path: Path
     config = RunConfig(extra_args=("-s", "danger-full-access"), env={"CODEX_HOME": str(tmp_path)}, cwd=str(tmp_path))
     cmd = interactive_command(get_provider("codex"), "/usr/bin/codex", config, "")
     assert cmd.argv.count("-s") == 1  # codex rejects `-s` twice
+
+
+def test_the_interactive_cli_gets_pwd_naming_its_working_directory(tmp_path: Path) -> None:
+    """Issue 12: opencode's UI opens the project named by $PWD, not its working directory."""
+    cmd = interactive_command(get_provider("opencode"), "/usr/bin/opencode", RunConfig(cwd=str(tmp_path)), "")
+    assert cmd.cwd == str(tmp_path) and cmd.env["PWD"] == str(tmp_path)
