@@ -1,11 +1,42 @@
 """Limits: text -> ``UsageLimit``. Reads the usage-limit and rate-limit messages of the agent CLIs.
 
-Owns the detector (``detect_limit``): normalising the text, classifying it (session, weekly, usage,
-rate, credits), and reading the reset time from epochs, durations and clock times in any zone.
+One module per concern: ``normalise`` (escapes, apostrophes, spaces), ``classify`` (session, weekly,
+usage, rate, credits; money rules; noise), ``markers`` (the provider-marker registry the providers fill),
+``zones`` (zone names, abbreviations, offsets, the local zone), ``durations`` ("try again in 1h30m",
+``retry-after``), ``clock`` (dates and clock times after a reset word, ISO stamps, epochs), and
+``detect`` (``UsageLimit``, ``detect_limit``: the pipeline).
+
+Importing the package costs nothing: the names below load their modules on first use (PEP 562).
 
 May import: ``caw.errors``, ``caw.models``, ``caw.events``, ``caw.text`` and the standard library.
 """
 
-from caw.limits.detect import UsageLimit, detect_limit, reset_from_epoch
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from caw.limits.clock import reset_from_epoch
+    from caw.limits.detect import UsageLimit, detect_limit
 
 __all__ = ["UsageLimit", "detect_limit", "reset_from_epoch"]
+
+_HOMES = {
+    "UsageLimit": "caw.limits.detect",
+    "detect_limit": "caw.limits.detect",
+    "reset_from_epoch": "caw.limits.clock",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -100,8 +100,8 @@ class OpencodeProvider(Provider):
     # opencode's models depend on the providers the user configured: no provider-neutral tier names
     tiers: ClassVar[dict[ModelTier, str]] = {}
     limit_markers: ClassVar[tuple[str, ...]] = (
-        "opencode", "freeusagelimiterror", r"\bfree\s+usage\s+exceeded", r"\bsubscribe\s+to\s+go\b", r"\bretrying\s+in\b",
-        r"\bzen\b", r"\bapierror\b", r"\bisretryable\b", r"\bit\s+will\s+reset\s+in\b",
+        "opencode", "freeusagelimiterror", r"\bfree\s+usage\s+exceeded", r"\bsubscribe\s+to\s+go\b",
+        r"\bretrying\s+in\b", r"\bzen\b", r"\bapierror\b", r"\bisretryable\b", r"\bit\s+will\s+reset\s+in\b",
     )  # fmt: skip
     install_command = "npm install -g opencode-ai"
     login_command = "run `opencode auth login`"

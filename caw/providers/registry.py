@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from caw.errors import UnknownProviderError
+from caw.limits.markers import register_markers
 from caw.providers.base import Provider
 
 _lock = threading.Lock()
@@ -21,6 +22,7 @@ def register(provider: Provider) -> None:
     >>> from caw.providers import register            # doctest: +SKIP
     >>> register(MyProvider())                        # doctest: +SKIP
     """
+    register_markers(provider.name, provider.limit_markers)
     with _lock:
         _REGISTRY[provider.name] = provider
 

@@ -8,7 +8,9 @@ CLI changes its wording, add the new text here first, then teach the parser.
 from __future__ import annotations
 
 import doctest
+import importlib
 import json
+import pkgutil
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -76,8 +78,12 @@ def test_money_is_never_waitable() -> None:
 
 
 def test_docstring_examples_hold() -> None:
-    result = doctest.testmod(caw.limits.detect)
-    assert result.attempted >= 8 and result.failed == 0
+    modules = [importlib.import_module(f"caw.limits.{m.name}") for m in pkgutil.iter_modules(caw.limits.__path__)]
+    assert {m.__name__.rpartition(".")[2] for m in modules} >= {"detect", "classify", "clock", "markers", "zones"}
+    for module in modules:
+        result = doctest.testmod(module)
+        assert result.failed == 0, module.__name__
+    assert doctest.testmod(caw.limits.detect).attempted >= 8
 
 
 def test_naive_now_is_utc() -> None:
