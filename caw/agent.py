@@ -32,7 +32,7 @@ from caw.providers.health import PROBE_PROMPT, PROBE_TIMEOUT, LiveStatus, Provid
 from caw.providers.order import global_models, resolve_order
 from caw.session import Logger, Session, SessionSetup
 from caw.session.candidate import Candidate
-from caw.session.turn import TurnOptions
+from caw.session.turn import TurnOptions, run_turn
 from caw.state.handle import decode, looks_like_handle
 from caw.state.ledger import CooldownStore
 from caw.state.store import SessionStore
@@ -68,7 +68,10 @@ class Agent:
     ``timeout``, ``idle_timeout``, ``first_output_timeout``, ``stop_grace`` (seconds), ``extra_args``
     (extra CLI flags for the first provider), ``on_missing`` ("raise" or "fresh", for resumes),
     ``wait_output`` (a ``str -> None`` writer for limit-wait progress lines instead of stderr),
-    ``wait_display`` (makes the countdown shown on a terminal; see ``caw.policy.autowait.CountdownFactory``).
+    ``wait_display`` (makes the countdown shown on a terminal; see ``caw.policy.autowait.CountdownFactory``),
+    ``runner`` (runs each turn instead of ``caw.session.turn.run_turn``: a ``caw.session.runner.TurnRunner``,
+    e.g. a scripted one that drives sessions, fallback and the CLI in tests with no process),
+    ``clock`` and ``sleeper`` (the wait policy's aware-UTC ``now()`` and ``sleep(seconds, cancel)``, for tests).
     """
 
     def __init__(
@@ -109,7 +112,7 @@ class Agent:
         {
             "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
             "first_output_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper", "model_for_all",
-            "wait_output", "wait_display",
+            "wait_output", "wait_display", "runner",
         }
     )  # fmt: skip
 
@@ -120,6 +123,9 @@ class Agent:
         on_missing = kwargs.get("on_missing", "raise")
         if on_missing not in ("raise", "fresh"):
             raise ConfigurationError(f"on_missing must be 'raise' or 'fresh', not {on_missing!r}")
+        runner = kwargs.get("runner")
+        if runner is not None and not callable(runner):
+            raise ConfigurationError(f"runner must be a TurnRunner (a callable), not {runner!r}")
         for key in ("timeout", "idle_timeout", "first_output_timeout", "max_wait", "wait_buffer", "stop_grace"):
             value = kwargs.get(key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
@@ -357,6 +363,7 @@ class Agent:
             logger=self.logger,
             traj_path=Path(traj_path) if traj_path is not None else None,
             on_missing=o.get("on_missing", "raise"),
+            runner=o.get("runner") or run_turn,
         )
         _attach_limits(setup, self, o)
         return setup

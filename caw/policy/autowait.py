@@ -20,6 +20,9 @@ Clock and sleep are injected (``clock``: aware UTC now; ``sleeper(seconds, event
 tests never really sleep. What the user sees: a countdown when stderr is a terminal (``TtyCountdown``, or
 the display the caller hands in: the ``caw`` command's rich ``caw.cli.countdown.Countdown``), else one
 line at the start and one every few minutes (for CI logs).
+
+``wait_and_retry`` is the loop around it: wait, retry the turn, wait again while the retry is limited and
+the waiter allows. It runs over callables (the session's retry), so it is tested without a process.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Literal, Protocol
 
 from caw.errors import ConfigurationError, TurnCancelled, UsageLimitError
-from caw.events import LimitWaitEvent
+from caw.events import Event, LimitWaitEvent
+from caw.models import Turn
 
 Clock = Callable[[], datetime]
 #: sleep up to ``seconds`` or until ``event`` is set; True when it was cancelled
@@ -294,6 +298,70 @@ class _NoDisplay:
 
     def stop(self, outcome: Literal["done", "cancelled", "interrupted"]) -> None:
         pass
+
+
+# ---- the loop around a wait --------------------------------------------------------------------------
+class LimitWaiter(Protocol):
+    """Waits out a usage limit (``LimitWaitPolicy``); raises when it must not or cannot wait."""
+
+    def wait(self, error: UsageLimitError, *, cancel: threading.Event, handle: str | None) -> Iterator[Event]: ...
+
+    def reset(self) -> None:
+        """The limit is over (a retry got through): the next limit starts a fresh schedule."""
+
+
+def _ignore(_: object) -> None:
+    return None
+
+
+def wait_and_retry(
+    error: UsageLimitError,
+    retry: Callable[[], Generator[Event, None, Turn]],
+    waiter: LimitWaiter,
+    *,
+    cancel: threading.Event,
+    handle: Callable[[], str | None] = lambda: None,
+    before_wait: Callable[[], None] = lambda: None,
+    on_limit: Callable[[UsageLimitError], None] = _ignore,
+    on_wait_event: Callable[[Event], None] = _ignore,
+) -> Generator[Event, None, Turn]:
+    """Wait out ``error``, then ``retry()`` the turn; repeat while the retry is limited and ``waiter`` allows.
+
+    Yields the waiter's events (each also given to ``on_wait_event``) and the retry's; returns the retry's
+    turn. ``before_wait`` runs before every wait (the session marks the message pending there), ``handle()``
+    is the resume handle a give-up error carries, ``on_limit`` hears of each limit a retry hits. Raises the
+    waiter's ``UsageLimitError`` when it gives up, ``TurnCancelled`` when ``cancel`` is set, and any other
+    error of a retry as it is.
+
+    >>> t = [datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)]
+    >>> def sleeper(seconds, cancel): t[0] += timedelta(seconds=seconds); return False
+    >>> policy = LimitWaitPolicy(clock=lambda: t[0], sleeper=sleeper, out=lambda line: None)
+    >>> def retry():
+    ...     yield from ()
+    ...     return Turn(input="hi", provider="claude")
+    >>> limit = UsageLimitError("claude", "limit", resets_at=None)
+    >>> gen = wait_and_retry(limit, retry, policy, cancel=threading.Event())
+    >>> [type(ev).__name__ for ev in gen]
+    ['LimitWaitEvent']
+    """
+    while True:
+        before_wait()
+        current = handle()
+        try:
+            for ev in waiter.wait(error, cancel=cancel, handle=current):
+                on_wait_event(ev)
+                yield ev
+        except UsageLimitError as final:
+            final.resume_handle = final.resume_handle or current
+            raise
+        try:
+            turn = yield from retry()
+        except UsageLimitError as again:
+            on_limit(again)
+            error = again
+            continue
+        waiter.reset()
+        return turn
 
 
 # ---- the policy --------------------------------------------------------------------------------------
@@ -568,6 +636,7 @@ __all__ = [
     "UNKNOWN_RESET_SCHEDULE",
     "CountdownFactory",
     "LimitWaitPolicy",
+    "LimitWaiter",
     "LineDisplay",
     "TtyCountdown",
     "WaitDisplay",
@@ -578,4 +647,5 @@ __all__ = [
     "known_limits",
     "parse_duration",
     "short_time",
+    "wait_and_retry",
 ]

@@ -2,9 +2,16 @@
 
 Failover happens only on the first send, only for reasons tied to one provider (not installed, auth,
 usage limit, crash or timeout before the first turn), never for a user error every provider would hit.
+``first_answer`` is that loop, over callables: the session hands in how to try a candidate and how to
+wait out a limit, so the decisions are tested with scripted attempts and no process.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Sequence
+from datetime import datetime
+from typing import TypeVar
 
 from caw.errors import (
     AllProvidersFailed,
@@ -15,7 +22,11 @@ from caw.errors import (
     TurnFailed,
     UsageLimitError,
 )
-from caw.models import Attempt
+from caw.events import Event
+from caw.models import Attempt, Turn
+
+#: a provider in the order, as the session knows it; the policy only asks for its ``name``
+C = TypeVar("C")
 
 
 def failover_reason(exc: BaseException) -> str | None:
@@ -59,3 +70,119 @@ def all_failed_error(errors: list[Exception], attempts: list[Attempt]) -> AllPro
     n = len(parts)
     message = f"no provider could answer ({n} tried): " + "; ".join(parts)
     return AllProvidersFailed(message, errors, list(attempts))
+
+
+def _never(name: str) -> str | None:
+    return None
+
+
+def _no_reset(name: str) -> datetime | None:
+    return None
+
+
+def _ignore(_: object) -> None:
+    return None
+
+
+def first_answer(
+    candidates: Sequence[C],
+    attempt: Callable[[C], Generator[Event, None, Turn]],
+    *,
+    name: Callable[[C], str],
+    wait: Callable[[C, UsageLimitError], Generator[Event, None, Turn]] | None = None,
+    forget: Callable[[C], None] = _ignore,
+    skip: Callable[[str], str | None] = _never,
+    cooldown_until: Callable[[str], datetime | None] = _no_reset,
+    on_limit: Callable[[UsageLimitError], None] = _ignore,
+    record: Callable[[Attempt], None] = _ignore,
+    clock: Callable[[], float] = time.monotonic,
+) -> Generator[Event, None, Turn]:
+    """Try ``candidates`` in order until one answers; yield its events, return its turn.
+
+    * ``attempt(c)`` runs one turn on ``c`` (yields events, returns the Turn or raises);
+    * ``wait(c, limit)``, when waiting is allowed, waits out ``limit`` and continues on ``c`` (see
+      ``caw.policy.autowait.wait_and_retry``); it is used when the only candidate is limited, or when
+      every candidate is limited (now or by its cooldown): then for the one whose limit resets first;
+    * ``forget(c)`` drops a conversation id another candidate's attempt left (called before each attempt);
+    * ``skip(name)`` is the cooldown memory (a reason to skip without a request, or None), consulted only
+      when there is somewhere else to go; ``cooldown_until(name)`` says when that cooldown ends;
+    * ``on_limit`` hears of every usage limit, ``record`` of every ``Attempt``.
+
+    Raises the error of a failure every provider would hit at once, else ``AllProvidersFailed`` listing
+    every attempt.
+
+    >>> def attempt(name):
+    ...     if name == "claude":
+    ...         raise ProviderNotInstalled("claude", "claude")
+    ...     yield from ()
+    ...     return Turn(input="hi", provider=name)
+    >>> gen = first_answer(["claude", "codex"], attempt, name=str)
+    >>> try:
+    ...     next(gen)
+    ... except StopIteration as done:
+    ...     print(done.value.provider)
+    codex
+    """
+    several = len(candidates) > 1
+    errors: list[Exception] = []
+    tried: list[Attempt] = []
+    limited: list[tuple[C, UsageLimitError]] = []  # limited now, or known to be (cooldown)
+
+    def note(a: Attempt) -> None:
+        tried.append(a)
+        record(a)
+
+    for cand in candidates:
+        who = name(cand)
+        skip_reason = skip(who) if several else None
+        if skip_reason is not None:
+            until = cooldown_until(who)
+            note(Attempt(provider=who, reason="cooldown", error=skip_reason, resets_at=until))
+            limited.append((cand, UsageLimitError(who, skip_reason, resets_at=until, kind="usage")))
+            continue
+        started = clock()
+        forget(cand)
+        try:
+            turn = yield from attempt(cand)
+        except Exception as exc:
+            reason = failover_reason(exc)
+            if isinstance(exc, UsageLimitError):
+                on_limit(exc)
+            if reason is None or not several:
+                if isinstance(exc, UsageLimitError) and exc.waitable and wait is not None:
+                    return (yield from wait(cand, exc))
+                if several:
+                    note(_failed(who, reason or "error", exc, started, clock))
+                raise
+            note(_failed(who, reason, exc, started, clock))
+            errors.append(exc)
+            if isinstance(exc, UsageLimitError):
+                limited.append((cand, exc))
+            continue
+        note(Attempt(provider=who, reason="answered", duration_ms=_ms_since(started, clock)))
+        return turn
+    # nobody answered. When every provider that could run is limited (now, or by its cooldown) and
+    # waiting is allowed, wait for the limit that resets first; otherwise one error with every attempt
+    others = [e for e in errors if not isinstance(e, UsageLimitError) and failover_reason(e) != "not_installed"]
+    if wait is not None and limited and not others and all(e.waitable for _, e in limited):
+        best, best_exc = min(limited, key=lambda ce: ce[1].resets_at.timestamp() if ce[1].resets_at else float("inf"))
+        forget(best)
+        started = clock()
+        turn = yield from wait(best, best_exc)
+        note(Attempt(provider=name(best), reason="answered", duration_ms=_ms_since(started, clock)))
+        return turn
+    raise all_failed_error(errors, tried)
+
+
+def _ms_since(started: float, clock: Callable[[], float]) -> int:
+    return int((clock() - started) * 1000)
+
+
+def _failed(who: str, reason: str, exc: Exception, started: float, clock: Callable[[], float]) -> Attempt:
+    return Attempt(
+        provider=who,
+        reason=reason,
+        error=str(exc),
+        duration_ms=_ms_since(started, clock),
+        resets_at=getattr(exc, "resets_at", None),
+    )

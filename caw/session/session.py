@@ -29,9 +29,11 @@ from caw.errors import (
 )
 from caw.events import Event, SessionStarted, event_summary
 from caw.models import Attempt, Trajectory, Turn, utcnow
-from caw.policy.fallback import all_failed_error, failover_reason
+from caw.policy.autowait import LimitWaiter, wait_and_retry
+from caw.policy.fallback import first_answer
 from caw.providers.base import TurnRequest
 from caw.session.candidate import Candidate
+from caw.session.runner import TurnRunner
 from caw.session.turn import TurnControl, TurnOptions, run_turn
 from caw.state.store import SessionStore, load_trajectory_file, save_trajectory_file
 
@@ -40,15 +42,6 @@ class Logger(Protocol):
     def info(self, msg: str, /) -> Any: ...
     def warn(self, msg: str, /) -> Any: ...
     def error(self, msg: str, /) -> Any: ...
-
-
-class LimitWaiter(Protocol):
-    """Waits out a usage limit (see ``caw.policy.autowait``); raises when it must not or cannot wait."""
-
-    def wait(self, error: UsageLimitError, *, cancel: threading.Event, handle: str | None) -> Iterator[Event]: ...
-
-    def reset(self) -> None:
-        """The limit is over (a retry got through): the next limit starts a fresh schedule."""
 
 
 class _FifoLock:
@@ -125,8 +118,8 @@ class SessionSetup:
     traj_path: Path | None = None
     #: resuming a conversation the CLI no longer has: "raise" ConversationNotFound, or start "fresh"
     on_missing: str = "raise"
-    #: runs one turn (``caw.session.turn.run_turn``); tests substitute a scripted runner, no processes
-    runner: Callable[..., Generator[Event, None, Turn]] = run_turn
+    #: runs one turn (``caw.session.turn.run_turn``); ``Agent(runner=...)`` substitutes a scripted one
+    runner: TurnRunner = run_turn
 
 
 class Session:
@@ -270,65 +263,30 @@ class Session:
             raise TypeError(f"message must be a str, not {type(message).__name__}")
 
     def _first_send(self, message: str) -> Generator[Event, None, Turn]:
-        """Try candidates in order until one produces a turn (see ``caw.policy.fallback``)."""
-        errors: list[Exception] = []
-        limited: list[tuple[Candidate, UsageLimitError]] = []  # limited now, or known to be (cooldown)
-        order = self._candidates
-        for index, cand in enumerate(order):
-            name = cand.provider.name
-            last = index == len(order) - 1
-            skip_reason = self._setup.skip(name) if len(order) > 1 else None
-            if skip_reason is not None:
-                until = self._setup.cooldown_until(name)
-                self._record_attempt(Attempt(provider=name, reason="cooldown", error=skip_reason, resets_at=until))
-                limited.append((cand, UsageLimitError(name, skip_reason, resets_at=until, kind="usage")))
-                continue
-            started = self._setup.clock()
-            self._reset_for(cand)  # a conversation id from the previous candidate is not this one's
-            try:
-                turn = yield from self._attempt(cand, message, keep_failed=len(order) == 1)
-            except Exception as exc:
-                reason = failover_reason(exc)
-                if isinstance(exc, UsageLimitError):
-                    self._setup.on_limit(exc)
-                if reason is None or len(order) == 1:
-                    if isinstance(exc, UsageLimitError) and self._can_wait(exc):
-                        self._commit(cand)
-                        return (yield from self._wait_and_retry(cand, message, exc))
-                    if len(order) > 1:
-                        self._record_attempt(self._attempt_record(name, reason or "error", exc, started))
-                    raise
-                self._record_attempt(self._attempt_record(name, reason, exc, started))
-                errors.append(exc)
-                if isinstance(exc, UsageLimitError):
-                    limited.append((cand, exc))
-                if last:
-                    break
-                continue
-            self._record_attempt(
-                Attempt(provider=name, reason="answered", duration_ms=int((self._setup.clock() - started) * 1000))
+        """Try candidates in order until one produces a turn (the decisions: ``caw.policy.fallback``)."""
+        setup = self._setup
+        single = len(self._candidates) == 1
+
+        def attempt(cand: Candidate) -> Generator[Event, None, Turn]:
+            return self._attempt(cand, message, keep_failed=single)
+
+        def wait(cand: Candidate, exc: UsageLimitError) -> Generator[Event, None, Turn]:
+            return self._wait_and_retry(cand, message, exc)
+
+        return (
+            yield from first_answer(
+                self._candidates,
+                attempt,
+                name=lambda cand: cand.provider.name,
+                wait=wait if setup.limit_waiter is not None else None,
+                forget=self._reset_for,
+                skip=setup.skip,
+                cooldown_until=setup.cooldown_until,
+                on_limit=setup.on_limit,
+                record=self._record_attempt,
+                clock=setup.clock,
             )
-            return turn
-        # nobody answered. When every provider that could run is limited (now, or by its cooldown) and
-        # waiting is allowed, wait for the limit that resets first; otherwise one error with every attempt
-        others = [e for e in errors if not isinstance(e, UsageLimitError) and failover_reason(e) != "not_installed"]
-        if limited and not others and all(self._can_wait(e) for _, e in limited):
-            best, best_exc = min(
-                limited, key=lambda ce: ce[1].resets_at.timestamp() if ce[1].resets_at else float("inf")
-            )
-            self._reset_for(best)
-            self._commit(best)
-            started = self._setup.clock()
-            turn = yield from self._wait_and_retry(best, message, best_exc)
-            self._record_attempt(
-                Attempt(
-                    provider=best.provider.name,
-                    reason="answered",
-                    duration_ms=int((self._setup.clock() - started) * 1000),
-                )
-            )
-            return turn
-        raise all_failed_error(errors, self.trajectory.attempts)
+        )
 
     def _committed_send(self, cand: Candidate, message: str) -> Generator[Event, None, Turn]:
         try:
@@ -350,33 +308,34 @@ class Session:
             return (yield from self._wait_and_retry(cand, message, exc))
 
     def _wait_and_retry(self, cand: Candidate, message: str, exc: UsageLimitError) -> Generator[Event, None, Turn]:
-        """Wait out the limit, then continue the same conversation; repeat while the waiter allows."""
+        """Commit to ``cand``, wait out the limit, continue the same conversation (``caw.policy.autowait``)."""
         waiter = self._setup.limit_waiter
         assert waiter is not None
-        while True:
+        self._commit(cand)
+
+        def before_wait() -> None:
             self.trajectory.usage_limited = True
             self.trajectory.pending_message = message
             self._persist()
-            handle = self._handle_or_none()
-            try:
-                for ev in waiter.wait(exc, cancel=self._cancel_wait, handle=handle):
-                    self._log("info", event_summary(ev))
-                    yield ev
-            except UsageLimitError as final:
-                final.resume_handle = final.resume_handle or handle
-                raise
+
+        def retry() -> Generator[Event, None, Turn]:
             # the CLI kept the limited prompt in its history when the conversation exists: don't send it twice
             prompt = cand.provider.continuation_prompt(message) if self._resume_key else message
-            try:
-                turn = yield from self._attempt(cand, prompt, keep_failed=True, record_input=message)
-            except UsageLimitError as again:
-                self._setup.on_limit(again)
-                exc = again
-                continue
-            waiter.reset()
-            self.trajectory.pending_message = None
-            self._persist()
-            return turn
+            return self._attempt(cand, prompt, keep_failed=True, record_input=message)
+
+        turn = yield from wait_and_retry(
+            exc,
+            retry,
+            waiter,
+            cancel=self._cancel_wait,
+            handle=self._handle_or_none,
+            before_wait=before_wait,
+            on_limit=self._setup.on_limit,
+            on_wait_event=lambda ev: self._log("info", event_summary(ev)),
+        )
+        self.trajectory.pending_message = None
+        self._persist()
+        return turn
 
     def _can_wait(self, exc: UsageLimitError) -> bool:
         return self._setup.limit_waiter is not None and exc.waitable

@@ -42,13 +42,11 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 def session_for(agent: caw.Agent, runner: ScriptedRunner) -> Session:
-    session = agent.start_session()
-    session._setup.runner = runner
-    return session
+    return agent.start_session(runner=runner)  # the public seam: Agent(runner=...) or a per-call override
 
 
 def test_order_resolution_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve_order(None) == ("claude",)
+    assert resolve_order(None) == ("claude", "codex", "opencode")
     monkeypatch.setenv("CAW_PROVIDER", "codex, claude")
     assert resolve_order(None) == ("codex", "claude")
     assert resolve_order("auto") == ("codex", "claude")
@@ -302,3 +300,12 @@ def test_every_provider_cooling_down_without_auto_wait_is_one_error() -> None:
     session = session_for(caw.Agent(provider=["claude", "codex"], auto_wait=False), ScriptedRunner({}))
     with pytest.raises(caw.AllProvidersFailed, match="cooling down"):
         session.send("hello")
+
+
+def test_the_runner_is_an_agent_option() -> None:
+    """The public seam: ``Agent(runner=...)`` runs every turn of its sessions; nothing is spawned."""
+    runner = ScriptedRunner({"claude": ["scripted"]})
+    traj = caw.Agent(provider="claude", auto_wait=False, runner=runner).completion("hi")
+    assert traj.result == "scripted" and runner.providers_called() == ["claude"]
+    with pytest.raises(ConfigurationError, match="runner"):
+        caw.Agent(provider="claude", runner="run_turn")
