@@ -35,7 +35,7 @@ from caw.session.candidate import Candidate
 from caw.session.turn import TurnOptions, run_turn
 from caw.state.handle import decode, looks_like_handle
 from caw.state.ledger import CooldownStore
-from caw.state.store import SessionStore
+from caw.state.store import SessionStore, check_writable
 from caw.text import clip
 
 _OFF = ("0", "false", "no", "off")
@@ -365,6 +365,11 @@ class Agent:
             on_missing=o.get("on_missing", "raise"),
             runner=o.get("runner") or run_turn,
         )
+        # a bad data_dir or traj_path fails here, as a StorageError, not after a paid turn (issue 12)
+        if setup.store is not None:
+            setup.store.check_writable()
+        if setup.traj_path is not None:
+            check_writable(setup.traj_path.parent)
         _attach_limits(setup, self, o)
         return setup
 
@@ -374,7 +379,7 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
     cooldown = CooldownStore.default()
     setup.skip = cooldown.skip_reason
     setup.cooldown_until = cooldown.until
-    setup.on_limit = cooldown.record
+    setup.on_limit = cooldown.recorder(warn=agent.logger.warn if agent.logger is not None else None)
     auto_wait = o.get("auto_wait")
     if auto_wait is None:
         auto_wait = os.environ.get("CAW_AUTOWAIT", "1").strip().lower() not in _OFF

@@ -24,6 +24,7 @@ from caw.errors import (
     ConversationNotFound,
     ProviderError,
     SessionStateError,
+    StorageError,
     TurnCancelled,
     UsageLimitError,
 )
@@ -426,7 +427,10 @@ class Session:
             self.trajectory.resume_handle = self._handle_or_none()
             store = self._setup.store
             if store is not None:
-                store.append_turn(self.trajectory.session_id, turn)
+                try:
+                    store.append_turn(self.trajectory.session_id, turn)
+                except StorageError as exc:  # the turn's real outcome matters more than its copy on disk
+                    self._storage_failed("data_dir", exc)
         self._persist()
 
     def _record_attempt(self, attempt: Attempt) -> None:
@@ -443,14 +447,32 @@ class Session:
             resets_at=getattr(exc, "resets_at", None),
         )
 
+    #: where saving has failed ("data_dir", "traj_path"): each is warned about once
+    _unsaved: frozenset[str] = frozenset()
+
     def _persist(self) -> None:
+        """Save the trajectory; a StorageError is warned about, never raised (it would replace the turn)."""
         if self._read_only:
             return
         store = self._setup.store
         if store is not None:
-            store.save(self.trajectory)
+            try:
+                store.save(self.trajectory)
+            except StorageError as exc:
+                self._storage_failed("data_dir", exc)
         if self._setup.traj_path is not None:
-            save_trajectory_file(self.trajectory, self._setup.traj_path)
+            try:
+                save_trajectory_file(self.trajectory, self._setup.traj_path)
+            except StorageError as exc:
+                self._storage_failed("traj_path", exc)
+
+    def _storage_failed(self, where: str, exc: StorageError) -> None:
+        if where in self._unsaved:
+            return
+        self._unsaved |= {where}
+        note = f"not saved: {exc}"
+        self.trajectory.notes.append(note)
+        self._log("warn", f"{exc}; the session goes on, but is not saved there")
 
     def _handle_or_none(self) -> str | None:
         if self._committed is None or self._resume_key is None:
