@@ -4,6 +4,7 @@ CawError
 ├── ConfigurationError (also ValueError)   bad arguments to caw's own API: every provider would fail
 │   └── UnknownProviderError
 ├── ProviderNotInstalled                   the CLI binary is not on PATH (or CAW_<NAME>_BIN is wrong)
+├── StorageError (also OSError)            caw could not read or write its own files (data dir, --save, temp files)
 ├── ProviderError                          the CLI ran but the turn did not produce an answer
 │   ├── AuthenticationError                logged out, bad key, expired token
 │   ├── UsageLimitError                    rate limit / usage limit / out of credits (see .waitable)
@@ -18,17 +19,28 @@ CawError
 ├── TurnCancelled                          Session.cancel() or a signal stopped the turn
 ├── InvalidResumeHandle (also ValueError)  a resume handle that cannot be decoded
 ├── SessionStateError                      e.g. resume_handle before the first turn, send on a read-only session
-└── AllProvidersFailed                     every provider of a fallback order failed (an ExceptionGroup on 3.11+)
+└── AllProvidersFailed                     every provider of a fallback order failed (also an ExceptionGroup)
+
+Every error pickles with all its attributes (``__reduce__`` below), so it crosses process boundaries:
+multiprocessing, concurrent.futures, job queues.
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from caw.models import Turn
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    # skips __init__, whose signature is each class's own; pickle then restores the attributes
+    exc = cls.__new__(cls, *args)
+    exc.args = args  # OSError.__new__ leaves args empty for subclasses with their own __init__
+    return exc
 
 
 class CawError(Exception):
@@ -40,6 +52,10 @@ class CawError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls cls(*args), which breaks on keyword-only and extra parameters
+        return (_rebuild, (type(self), self.args), dict(self.__dict__))
 
 
 class ConfigurationError(CawError, ValueError):
@@ -66,16 +82,55 @@ class ProviderNotInstalled(CawError):
         self.hint = hint
 
 
+class StorageError(CawError, OSError):
+    """caw could not read or write one of its own files: the session store, the cooldown ledger, ``--save``,
+    a temp file for an MCP config. Also an ``OSError``, so ``except OSError`` still catches it.
+
+    Attributes: ``path`` (the file or directory), ``operation`` (what caw was doing: ``write``, ``append``,
+    ``mkdir``, ``lock``, ``read``, ``create a temp file in``), ``errno`` and ``strerror`` (from the OSError,
+    which is also the ``__cause__``).
+
+    >>> str(StorageError("/data/x.json", "write", errno=20, strerror="Not a directory"))
+    'cannot write /data/x.json: Not a directory'
+    """
+
+    reason = "storage"
+
+    def __init__(
+        self, path: str | Path, operation: str, *, errno: int | None = None, strerror: str | None = None
+    ) -> None:
+        super().__init__(f"cannot {operation} {path}: {strerror or 'failed'}")
+        self.path = Path(path)
+        self.operation = operation
+        self.errno = errno
+        self.strerror = strerror
+        self.filename = str(path)
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, operation: str, path: str | Path | None = None) -> StorageError:
+        """The StorageError for ``exc``; ``path`` defaults to the one the OSError names."""
+        where = path if path is not None else (exc.filename if exc.filename is not None else "?")
+        return cls(where, operation, errno=exc.errno, strerror=exc.strerror or str(exc))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # errno, strerror and filename are OSError slots, not in __dict__
+        state = {**self.__dict__, "errno": self.errno, "strerror": self.strerror, "filename": self.filename}
+        return (_rebuild, (type(self), self.args), state)
+
+
 class ProviderError(CawError):
     """The CLI ran but did not produce a finished turn. Carries what is known about why.
 
-    Attributes: ``provider``, ``exit_code`` (None while running or when killed before exit),
+    Attributes: ``provider``, ``kind`` (the class of the failure, in the terms of ``caw.events.ErrorKind``;
+    for a usage limit, the limit's own kind), ``exit_code`` (None while running or when killed before exit),
     ``stderr_tail`` (last part of the CLI's stderr), ``status`` (HTTP status the CLI reported, if any),
     ``turn`` (the partial turn, kept; None when nothing was produced).
     """
 
     #: a short class name used in attempt records and CLI messages
     reason = "error"
+    #: what kind of failure; fixed per class except for TurnFailed and UsageLimitError, which set their own
+    kind: str = "unknown"
 
     def __init__(
         self,
@@ -98,10 +153,14 @@ class ProviderError(CawError):
 
 class AuthenticationError(ProviderError):
     reason = "auth"
+    kind = "auth"
 
 
 class UsageLimitError(ProviderError):
-    """A rate limit or usage limit. ``waitable`` is False for money problems (out of credits, spend cap)."""
+    """A rate limit or usage limit. ``waitable`` is False for money problems (out of credits, spend cap).
+
+    ``kind`` is the limit's kind (``rate``, ``usage``, ``weekly``, ``credits``, ...).
+    """
 
     reason = "rate_limited"
 
@@ -125,14 +184,17 @@ class UsageLimitError(ProviderError):
 
 class ContextOverflowError(ProviderError):
     reason = "context_overflow"
+    kind = "context_overflow"
 
 
 class ConversationNotFound(ProviderError):
     reason = "conversation_not_found"
+    kind = "not_found"
 
 
 class ProviderCrashed(ProviderError):
     reason = "crashed"
+    kind = "cli"
 
 
 class TurnFailed(ProviderError):
@@ -196,39 +258,27 @@ class SessionStateError(CawError):
     """The session cannot do that now (no turn yet, read-only, already ended)."""
 
 
-def _all_failed_str(self: Exception) -> str:
-    return str(self.args[0]) if self.args else ""
+class AllProvidersFailed(CawError, ExceptionGroup[Exception]):  # noqa: F821  (ruff still targets py310)
+    """Every provider in the fallback order failed. ``attempts`` lists each try; ``errors`` the exceptions.
 
+    It is also an ``ExceptionGroup`` of those errors, so ``except*`` can pick out e.g. the usage limits.
+    """
 
-if sys.version_info >= (3, 11):
+    def __new__(cls, message: str, errors: list[Exception], attempts: list[Any]) -> AllProvidersFailed:
+        group = list(errors) or [CawError("no provider could be tried")]
+        return super().__new__(cls, message, group)
 
-    class AllProvidersFailed(CawError, ExceptionGroup):  # type: ignore[misc]  # noqa: F821
-        """Every provider in the fallback order failed. ``attempts`` lists each try; ``errors`` the exceptions.
+    def __init__(self, message: str, errors: list[Exception], attempts: list[Any]) -> None:
+        # ExceptionGroup owns .message; CawError.__init__ would try to set it
+        self.errors = list(errors)
+        self.attempts = attempts
 
-        It is also an ``ExceptionGroup`` of those errors, so ``except*`` can pick out e.g. the usage limits.
-        """
+    def derive(self, excs: Sequence[Exception], /) -> AllProvidersFailed:  # type: ignore[override]
+        # what except* and split() build: the same message and attempts over a subset of the errors
+        return AllProvidersFailed(str(self.args[0]), list(excs), self.attempts)
 
-        def __new__(cls, message: str, errors: list[Exception], attempts: list[Any]) -> AllProvidersFailed:
-            group = list(errors) or [CawError("no provider could be tried")]
-            return super().__new__(cls, message, group)
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
-        def __init__(self, message: str, errors: list[Exception], attempts: list[Any]) -> None:
-            # ExceptionGroup owns .message; CawError.__init__ would try to set it
-            self.errors = list(errors)
-            self.attempts = attempts
-
-        def derive(self, excs: Any) -> AllProvidersFailed:
-            return AllProvidersFailed(str(self.args[0]), list(excs), self.attempts)
-
-        __str__ = _all_failed_str
-
-else:  # pragma: no cover - Python 3.10
-
-    class AllProvidersFailed(CawError):
-        """Every provider in the fallback order failed. ``attempts`` lists each try; ``errors`` the exceptions."""
-
-        def __init__(self, message: str, errors: list[Exception], attempts: list[Any]) -> None:
-            super().__init__(message)
-            self.errors = list(errors)
-            self.exceptions = tuple(errors)
-            self.attempts = attempts
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self.args[0]), self.errors, self.attempts), dict(self.__dict__))

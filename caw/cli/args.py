@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from caw.cli.exit_codes import UsageProblem
 from caw.cli.views import Mode
+from caw.errors import StorageError
 from caw.models import ToolGroup
 from caw.policy.autowait import Clock, WaitDisplay
 
@@ -54,12 +56,19 @@ class RunArgs:
             raise UsageProblem("--json, --jsonl and --quiet exclude each other", "pick one output mode")
         if self.no_wait and self.max_wait is not None:
             raise UsageProblem("--no-wait and --max-wait exclude each other", "pick one")
+        data_dir = self.data_dir or default_data_dir()
+        # issue 12: a bad data dir or --save target fails now, in one line, not after the paid turn
+        check_writable_arg(self._data_dir_label(data_dir), data_dir)
+        if self.save is not None:
+            if self.save.is_dir():
+                raise UsageProblem(f"--save {self.save} is a directory", "pass a file path for the trajectory JSON")
+            check_writable_arg(f"--save {self.save}", self.save.parent)
         kw: dict[str, Any] = {
             "provider": self.provider,
             "model": self.model,
             "reasoning": self.effort,
             "system_prompt": self.system_prompt,
-            "data_dir": self.data_dir or default_data_dir(),
+            "data_dir": data_dir,
             "wait_display": rich_countdown,
         }
         if self.tools is not None:
@@ -78,6 +87,23 @@ class RunArgs:
         if self.idle_timeout is not None:
             kw["idle_timeout"] = parse_duration_arg("--idle-timeout", self.idle_timeout)
         return kw
+
+    def _data_dir_label(self, data_dir: Path) -> str:
+        if self.data_dir is not None:
+            return f"--data-dir {data_dir}"
+        if os.environ.get("CAW_DATA_DIR"):
+            return f"CAW_DATA_DIR={data_dir}"
+        return f"the data directory {data_dir}"
+
+
+def check_writable_arg(what: str, directory: Path) -> None:
+    """UsageProblem (exit 2) unless caw can write files in ``directory`` (created if missing)."""
+    from caw.state.store import check_writable
+
+    try:
+        check_writable(directory)
+    except StorageError as exc:
+        raise UsageProblem(f"{what} is not writable ({exc})", "pass a directory caw can write to") from None
 
 
 def rich_countdown(*, clock: Clock, tz: tzinfo | None = None) -> WaitDisplay:

@@ -11,7 +11,8 @@ body. Two rules hold for every command:
   0    success
   1    the agent's turn failed (model API error, context overflow, conversation gone, a crash after
        the first turn, anything unexpected)
-  2    usage error (bad flags, empty prompt, invalid resume handle, bad configuration)
+  2    usage error (bad flags, empty prompt, invalid resume handle, bad configuration, a data directory or
+       --save path caw cannot write: checked before the turn)
   3    no provider available (not installed, or every provider failed to start)
   4    authentication or account (logged out, bad key; out of credits / spend cap)
   75   rate-limited beyond ``--max-wait`` or with ``--no-wait`` (EX_TEMPFAIL: requeue the job)
@@ -41,6 +42,7 @@ from caw.errors import (
     ProviderError,
     ProviderNotInstalled,
     SessionStateError,
+    StorageError,
     TurnCancelled,
     TurnFailed,
     UsageLimitError,
@@ -115,6 +117,10 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
         )
     if isinstance(exc, ConfigurationError | SessionStateError):
         return Failure(ExitCode.USAGE, str(exc), "see `caw run --help`")
+    if isinstance(exc, StorageError):  # raised before the turn: after it, the session warns and goes on
+        return Failure(
+            ExitCode.USAGE, str(exc), "point --data-dir / CAW_DATA_DIR / --save at a writable place, or free disk space"
+        )
     if isinstance(exc, AllProvidersFailed):
         return _all_failed(exc)
     if isinstance(exc, ProviderNotInstalled):

@@ -4,6 +4,9 @@ Shared by every caw process of the user: a small JSON file in caw's data directo
 under an exclusive ``flock`` and replaced atomically, so concurrent processes never lose an entry or
 read a torn file. Entries expire by themselves (an expired entry is ignored and dropped on the next
 write). Nothing here spends a request.
+
+The ledger is a memory, not a record of truth: an unreadable file reads as no cooldowns, and ``record``
+reports a file it cannot write by returning False, so a usage limit is never replaced by a storage error.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from caw.errors import UsageLimitError
-from caw.state.store import atomic_write_text, default_data_dir
+from caw.errors import StorageError, UsageLimitError
+from caw.state.store import atomic_write_text, default_data_dir, make_dirs, storage_errors
 
 FILE_NAME = "cooldown.json"
 
@@ -42,6 +45,8 @@ class CooldownStore:
     def __init__(self, directory: Path, *, now: Callable[[], datetime] = _utcnow) -> None:
         self.path = Path(directory) / FILE_NAME
         self._now = now
+        #: why the last ``record`` could not write the file (None: it could, or nothing was recorded)
+        self.write_error: StorageError | None = None
 
     @classmethod
     def default(cls) -> CooldownStore:
@@ -49,8 +54,10 @@ class CooldownStore:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        make_dirs(self.path.parent)
+        lock = self.path.with_suffix(".lock")
+        with storage_errors("lock", lock):
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -92,6 +99,10 @@ class CooldownStore:
         return f"usage limit ({c.kind or 'limit'}) until {c.until.isoformat(timespec='minutes')}"
 
     def set(self, provider: str, until: datetime, *, kind: str = "", message: str = "") -> None:
+        """Remember that ``provider`` is limited until ``until`` (a later entry already there wins).
+
+        Raises StorageError when the file cannot be written.
+        """
         if until.tzinfo is None:
             until = until.replace(tzinfo=timezone.utc)
         with self._locked():
@@ -107,19 +118,39 @@ class CooldownStore:
             }
             atomic_write_text(self.path, json.dumps(data, indent=1), mode=0o600)
 
-    def clear(self, provider: str | None = None) -> None:
-        with self._locked():
-            data = self._read()
-            if provider is None:
-                data = {}
-            else:
-                data.pop(provider, None)
-            atomic_write_text(self.path, json.dumps(data, indent=1), mode=0o600)
+    def record(self, error: UsageLimitError) -> bool:
+        """Remember a usage limit that came with a reset time (a limit without one is not remembered).
 
-    def record(self, error: UsageLimitError) -> None:
-        """Remember a usage limit that came with a reset time (a limit without one is not remembered)."""
-        if error.resets_at is not None and error.provider and error.resets_at > self._now():
+        False when the file could not be written (``write_error`` says why): the caller is handling the
+        limit itself, which must not turn into a storage error.
+        """
+        if error.resets_at is None or not error.provider or error.resets_at <= self._now():
+            return True
+        try:
             self.set(error.provider, error.resets_at, kind=error.kind, message=error.detail)
+        except StorageError as exc:
+            self.write_error = exc
+            return False
+        return True
+
+    def recorder(self, warn: Callable[[str], object] | None = None) -> Callable[[UsageLimitError], None]:
+        """``record`` as a session's ``on_limit``: the first file it cannot write is passed to ``warn``.
+
+        >>> session_setup.on_limit = CooldownStore.default().recorder(warn=print)  # doctest: +SKIP
+        """
+        warned = False
+
+        def record(error: UsageLimitError) -> None:
+            nonlocal warned
+            if self.record(error) or warned or warn is None:
+                return
+            warned = True
+            try:
+                warn(f"{self.write_error}; this usage limit is not remembered for other runs")
+            except Exception:  # a broken logger must not replace the usage limit being handled
+                pass
+
+        return record
 
 
 def _parse(value: Any) -> datetime | None:

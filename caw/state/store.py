@@ -4,6 +4,9 @@
   mid-write leaves the previous version, never a torn file;
 * ``turns.jsonl`` is append-only, one turn per line, flushed and fsynced per turn; a torn last line (power
   loss mid-append) is skipped on read.
+
+Every OSError of these files becomes a ``caw.errors.StorageError`` here, where it happens, naming the path
+and the operation (a missing file being read stays a ``FileNotFoundError``: absence is not a failure).
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from caw.errors import StorageError
 from caw.models import Trajectory, Turn
 
 TRAJECTORY_FILE = "trajectory.json"
@@ -32,9 +38,53 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("caw", appauthor=False))
 
 
+@contextmanager
+def storage_errors(operation: str, path: str | Path) -> Iterator[None]:
+    """Turn an OSError raised inside into a StorageError saying what caw was doing to which path."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, operation, path) from exc
+
+
+def make_dirs(path: Path) -> None:
+    """``mkdir -p``, as a StorageError when it cannot be done."""
+    with storage_errors("create the directory", path):
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def check_writable(path: str | Path) -> Path:
+    """Create the directory ``path`` if needed and prove a file can be written in it; StorageError if not.
+
+    Called before a turn, so a bad data directory or ``--save`` target fails before anything is paid for.
+    (Permission bits alone do not say it: root ignores them, a read-only filesystem does not.)
+
+    >>> check_writable("/dev/null/sub")
+    Traceback (most recent call last):
+    caw.errors.StorageError: cannot create the directory /dev/null/sub: Not a directory
+    """
+    directory = Path(path).expanduser()
+    make_dirs(directory)
+    with storage_errors("write a file in", directory):
+        fd, probe = tempfile.mkstemp(prefix=".caw-write-check-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    return directory
+
+
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` so that readers see the old content or the new, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``text`` to ``path`` so that readers see the old content or the new, never a mix.
+
+    Raises StorageError when the file cannot be written.
+    """
+    make_dirs(path.parent)
+    with storage_errors("write", path):
+        _atomic_write(path, text, mode)
+
+
+def _atomic_write(path: Path, text: str, mode: int | None) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         if mode is not None:
@@ -61,8 +111,9 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
 
 
 def append_line(path: Path, line: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
+    """Append one line, flushed and fsynced; StorageError when it cannot be written."""
+    make_dirs(path.parent)
+    with storage_errors("append to", path), open(path, "a", encoding="utf-8") as f:
         f.write(line.rstrip("\n") + "\n")
         f.flush()
         os.fsync(f.fileno())
@@ -82,6 +133,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                     out.append(obj)
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, "read", path) from exc
     return out
 
 
@@ -90,8 +143,14 @@ def save_trajectory_file(traj: Trajectory, path: Path) -> None:
 
 
 def load_trajectory_file(path: Path) -> Trajectory:
-    with open(path, encoding="utf-8") as f:
-        return Trajectory.from_dict(json.load(f))
+    """The trajectory saved at ``path``: FileNotFoundError when there is none, StorageError when unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return Trajectory.from_dict(json.load(f))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, "read", path) from exc
 
 
 @dataclass(frozen=True)
@@ -117,6 +176,10 @@ class SessionStore:
         if not session_id or "/" in session_id or session_id in (".", ".."):
             raise ValueError(f"not a valid session id: {session_id!r}")
         return self.root / "sessions" / session_id
+
+    def check_writable(self) -> None:
+        """StorageError unless sessions can be written here (before a turn, not after it)."""
+        check_writable(self.root / "sessions")
 
     def save(self, traj: Trajectory) -> Path:
         path = self.session_dir(traj.session_id) / TRAJECTORY_FILE

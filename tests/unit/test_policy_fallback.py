@@ -132,7 +132,7 @@ def test_all_failing_is_one_error_with_every_attempt() -> None:
 def test_a_limited_single_candidate_is_waited_out_when_waiting_is_allowed() -> None:
     err = limit("claude")
     s = Script({"claude": [err]})
-    events, turn = s.run(["claude"])
+    _, turn = s.run(["claude"])
     assert s.waits == [("claude", err)] and turn.provider == "claude"
     assert s.limits == [err]
     assert s.records == []  # one provider: no failover attempts to report
@@ -167,7 +167,7 @@ def test_everyone_limited_waits_for_the_earliest_reset() -> None:
         {"claude": [limit("claude", 90)], "codex": [limit("codex", 20)]},
         cooldowns={"opencode": T0 + timedelta(minutes=45)},
     )
-    events, turn = s.run(["claude", "codex", "opencode"])
+    _, turn = s.run(["claude", "codex", "opencode"])
     assert [name for name, _ in s.waits] == ["codex"] and turn.provider == "codex"
     assert s.reasons() == [("claude", "rate_limited"), ("codex", "rate_limited"), ("opencode", "cooldown"),
                            ("codex", "answered")]  # fmt: skip
