@@ -8,7 +8,8 @@ usage, rate, credits; money rules; noise), ``markers`` (the provider-marker regi
 
 Importing the package costs nothing: the names below load their modules on first use (PEP 562).
 
-May import: ``caw.errors``, ``caw.models``, ``caw.events``, ``caw.text`` and the standard library.
+May import: ``caw.errors``, ``caw.models``, ``caw.events``, ``caw.text``, the standard library, and pydantic
+(``detect`` only, for ``UsageLimit``).
 """
 
 from __future__ import annotations
