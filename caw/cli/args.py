@@ -62,7 +62,7 @@ class RunArgs:
         if self.save is not None:
             if self.save.is_dir():
                 raise UsageProblem(f"--save {self.save} is a directory", "pass a file path for the trajectory JSON")
-            check_writable_arg(f"--save {self.save}", self.save.parent)
+            check_writable_arg(f"--save {self.save}", self.save.parent, named=self.save)
         kw: dict[str, Any] = {
             "provider": self.provider,
             "model": self.model,
@@ -96,14 +96,19 @@ class RunArgs:
         return f"the data directory {data_dir}"
 
 
-def check_writable_arg(what: str, directory: Path) -> None:
-    """UsageProblem (exit 2) unless caw can write files in ``directory`` (created if missing)."""
+def check_writable_arg(what: str, directory: Path, *, named: Path | None = None) -> None:
+    """UsageProblem (exit 2) unless caw can write files in ``directory`` (created if missing).
+
+    ``what`` names the flag and its value; ``named`` is the path in it, when that is not ``directory``.
+    """
     from caw.state.store import check_writable
 
     try:
         check_writable(directory)
     except StorageError as exc:
-        raise UsageProblem(f"{what} is not writable ({exc})", "pass a directory caw can write to") from None
+        same = exc.path == (named or directory).expanduser()
+        detail = exc.strerror if same else f"{exc.path}: {exc.strerror}"
+        raise UsageProblem(f"{what} is not writable ({detail})", "pass a directory caw can write to") from None
 
 
 def rich_countdown(*, clock: Clock, tz: tzinfo | None = None) -> WaitDisplay:

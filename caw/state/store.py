@@ -51,8 +51,12 @@ def storage_errors(operation: str, path: str | Path) -> Iterator[None]:
 
 def make_dirs(path: Path) -> None:
     """``mkdir -p``, as a StorageError when it cannot be done."""
-    with storage_errors("create the directory", path):
+    try:
         path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # exist_ok covers directories only: something else has the name
+        raise StorageError(path, "create the directory", errno=exc.errno, strerror="a file is in the way") from exc
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, "create the directory", path) from exc
 
 
 def check_writable(path: str | Path) -> Path:
