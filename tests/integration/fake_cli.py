@@ -15,6 +15,7 @@ actions run in order:
     {"cwd_report": true}            an assistant text event with the working directory and $PWD
     {"exit": code}
     {"pidfile": path}               write this process's pid to path
+    {"replace_with_file": path}     delete the directory at path and put a file there (breaks caw's store)
 Default script: init, one text, result.
 """
 
@@ -24,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -109,6 +111,10 @@ def main() -> int:
         elif "pidfile" in step:
             with open(step["pidfile"], "w") as f:
                 f.write(str(os.getpid()))
+        elif "replace_with_file" in step:
+            shutil.rmtree(step["replace_with_file"], ignore_errors=True)
+            with open(step["replace_with_file"], "w") as f:
+                f.write("not a directory any more\n")
         elif "exit" in step:
             return int(step["exit"])
     return 0
