@@ -29,7 +29,7 @@ from caw.errors import (
     UsageLimitError,
 )
 from caw.events import Event, SessionStarted, event_summary
-from caw.models import Attempt, Trajectory, Turn, utcnow
+from caw.models import Attempt, Trajectory, Turn, TurnError, utcnow
 from caw.policy.autowait import LimitWaiter, wait_and_retry
 from caw.policy.fallback import first_answer
 from caw.providers.base import TurnRequest
@@ -344,7 +344,7 @@ class Session:
     def _attempt(
         self, cand: Candidate, prompt: str, *, keep_failed: bool, record_input: str | None = None
     ) -> Generator[Event, None, Turn]:
-        """One run of the CLI. Successful turns are recorded; failed ones when ``keep_failed``."""
+        """One run of the CLI. Successful and cancelled turns are recorded; failed ones when ``keep_failed``."""
         request = TurnRequest(
             prompt=prompt,
             resume_key=self._resume_key,
@@ -365,6 +365,7 @@ class Session:
             control=control,
             clock=self._setup.clock,
         )
+        started = self._setup.clock()
         try:
             while True:
                 try:
@@ -381,14 +382,19 @@ class Session:
             failed = getattr(exc, "turn", None)
             if failed is not None and record_input is not None:
                 failed.input = record_input
-            if keep_failed and failed is not None:
+            if isinstance(exc, UsageLimitError):
+                self.trajectory.usage_limited = True  # also when nobody waits (auto_wait=False, the CI case)
+            # a cancel ends the send (no other provider is tried), so its partial turn is kept on a first send too
+            if (keep_failed or isinstance(exc, TurnCancelled)) and failed is not None:
                 self._commit(cand)
                 self._record_turn(failed)
             if isinstance(exc, UsageLimitError):
                 exc.resume_handle = self._handle_or_none()
             raise
         except GeneratorExit:
+            # the consumer stopped iterating (break, stream.close(), leaving ``with session.stream(...)``)
             gen.close()
+            self._keep_abandoned(cand, control.turn, record_input, started)
             raise
         finally:
             self._control = None
@@ -397,6 +403,21 @@ class Session:
         self._commit(cand)
         self._record_turn(turn)
         return turn
+
+    def _keep_abandoned(self, cand: Candidate, turn: Turn | None, record_input: str | None, started: float) -> None:
+        """Record the partial turn of a stream its consumer closed early, as cancelled (issue 12)."""
+        if turn is None:  # the runner never published one (``TurnControl.turn``)
+            return
+        turn.status = "cancelled"
+        if turn.error is None:
+            turn.error = TurnError(
+                type="TurnCancelled", reason="cancelled", message="the stream was closed before the turn finished"
+            )
+        turn.duration_ms = turn.duration_ms or max(0, int((self._setup.clock() - started) * 1000))
+        if record_input is not None:
+            turn.input = record_input
+        self._commit(cand)
+        self._record_turn(turn)
 
     # ---- bookkeeping -----------------------------------------------------------------------------
     def _on_session_started(self, cand: Candidate, ev: SessionStarted) -> None:
@@ -437,15 +458,6 @@ class Session:
         self.trajectory.attempts.append(attempt)
         if attempt.reason != "answered":
             self._log("warn", f"fallback: {attempt.provider} skipped ({attempt.reason}) {attempt.error}".rstrip())
-
-    def _attempt_record(self, name: str, reason: str, exc: Exception, started: float) -> Attempt:
-        return Attempt(
-            provider=name,
-            reason=reason,
-            error=str(exc),
-            duration_ms=int((self._setup.clock() - started) * 1000),
-            resets_at=getattr(exc, "resets_at", None),
-        )
 
     #: where saving has failed ("data_dir", "traj_path"): each is warned about once
     _unsaved: frozenset[str] = frozenset()

@@ -72,6 +72,8 @@ class TurnControl:
         self._process: AgentProcess | None = None
         self.cancelled = threading.Event()
         self.grace_s = 2.0
+        #: the turn being built, so a consumer that stops iterating early can keep the partial turn
+        self.turn: Turn | None = None
 
     def attach(self, process: AgentProcess | None) -> None:
         with self._lock:
@@ -172,6 +174,7 @@ def run_turn(
     control = control or TurnControl()
     control.grace_s = options.stop_grace_s
     turn = Turn(input=request.prompt, provider=provider.name, model=config.model)
+    control.turn = turn
     if binary is None:
         turn.status = "failed"
         err = ProviderNotInstalled(provider.name, provider.binary_name, provider.install_hint())
