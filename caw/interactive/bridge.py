@@ -1,22 +1,27 @@
 """The pty bridge: copies bytes both ways, forwards resizes, pastes a long initial prompt, and stops the CLI
-on every way out."""
+on every way out.
+
+ptyprocess owns the child's pty (fork onto a new pty in a session of its own, window size, exit status);
+caw reads and writes its ``fd`` in one ``select`` loop, because relaying a UI needs both directions at once
+with no buffering delay. pexpect's searcher finds the ``ready`` text of a UI in that output stream.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import select
 import signal
-import struct
-import subprocess
 import termios
 import time
 import tty
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+import ptyprocess  # type: ignore[import-untyped]
+from pexpect.expect import searcher_string  # type: ignore[import-untyped]
 
 from caw.errors import ProviderNotInstalled
 from caw.interactive.commands import InteractiveCommand
@@ -40,8 +45,14 @@ _SUBMIT_TIMEOUT_S = 10.0
 # without a pidfd or signal handlers (not the main thread) the loop wakes this often to look around
 _POLL_S = 0.25
 
-# the CLI gets this long to exit on its own after SIGTERM before everything it started is SIGKILLed
+# the CLI gets this long to exit on its own after SIGTERM before its process group is SIGKILLed
 _STOP_GRACE_S = 1.5
+
+# waiting for an exit without a pidfd (kernels before 5.3): how often to look
+_EXIT_POLL_S = 0.05
+
+# the window size a CLI gets when the user's terminal reports none (ptyprocess's default too)
+_DEFAULT_SIZE = (24, 80)
 
 
 @dataclass(frozen=True)
@@ -71,17 +82,20 @@ class _PasteFeeder:
         self._pasted_at = 0.0
         self._last_output = now
         self._saw_output = False
-        self._ready = ready
-        self._ready_seen = ready is None
-        self._tail = b""
+        # pexpect's incremental search (what its expect() runs on every read): the fresh bytes plus the
+        # end of the previous read, so a ready text split across reads is found; None once it was seen
+        self._ready: Any = searcher_string([ready]) if ready else None
+        self._lookback = b""
 
     def on_output(self, now: float, data: bytes = b"") -> None:
         self._last_output = now
         self._saw_output = True
-        if not self._ready_seen and self._ready is not None:
-            window = self._tail + data
-            self._ready_seen = self._ready in window
-            self._tail = window[-len(self._ready) :]
+        if self._ready is not None and data:
+            window = self._lookback + data
+            if self._ready.search(window, len(data)) >= 0:
+                self._ready = None
+            else:
+                self._lookback = window[-self._ready.longest_string :]
 
     def deadline(self) -> float | None:
         """When ``due`` should be asked next (None: never again)."""
@@ -95,7 +109,7 @@ class _PasteFeeder:
         """Bytes to send to the UI now (b"" if none yet)."""
         quiet = now - self._last_output >= _SETTLE_S
         if self.state == "waiting":
-            ready = modes.bracketed_paste and self._ready_seen and self._saw_output and quiet
+            ready = modes.bracketed_paste and self._ready is None and self._saw_output and quiet
             if ready or now - self._started >= _READY_TIMEOUT_S:
                 self.state = "pasted"
                 self._pasted_at = self._last_output = now
@@ -109,13 +123,13 @@ class _PasteFeeder:
 
 
 # ---- bridging ------------------------------------------------------------------------------------------
-def _winsize(fd: int) -> bytes | None:
+def _window_size(fd: int) -> tuple[int, int] | None:
+    """(rows, columns) of the user's terminal, None when ``fd`` reports no size."""
     try:
-        packed = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+        size = os.get_terminal_size(fd)
     except OSError:
         return None
-    rows, cols = struct.unpack("HHHH", packed)[:2]
-    return packed if rows and cols else None
+    return (size.lines, size.columns) if size.lines and size.columns else None
 
 
 def _exit_code(returncode: int | None) -> int:
@@ -139,10 +153,12 @@ class _Bridge:
         self.modes = TerminalModes()
         self.captured = bytearray()
         self.to_child = bytearray()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.master: int | None = None
+        #: the CLI (a ptyprocess.PtyProcess); caw reads its ``fd`` itself and never calls its read(), after
+        #: which ptyprocess's isalive() would block in waitpid
+        self.proc: Any = None
         self.pidfd: int | None = None
-        self._winsize: bytes | None = None
+        self._eof = False  # every writer closed the pty
+        self._winsize: tuple[int, int] | None = None
 
     # -- lifecycle --
     def run(self) -> InteractiveResult:
@@ -161,89 +177,99 @@ class _Bridge:
 
     def _spawn(self, attrs: list[Any]) -> None:
         reaper.enable_subreaper()
-        master, slave = os.openpty()
+        env = {**os.environ, **self.command.env}
+        env[reaper.MARKER_VAR] = self.run_id
+        cwd = self.command.cwd
+        parent = os.getpid()
+
+        def child_setup() -> None:
+            # on the new pty, which ptyprocess made the controlling terminal of a session of its own (job
+            # control, ^C and SIGWINCH reach the CLI's process group and not caw), just before exec
+            # SIGPIPE and SIGXFSZ: Python ignores them and exec keeps that (subprocess's restore_signals undid
+            # it); the others: caw's own handlers, for the moment before exec
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH):
+                signal.signal(sig, signal.SIG_DFL)
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(0, termios.TCSANOW, attrs)  # the user's own settings, as in a plain terminal
+            if cwd:
+                os.chdir(cwd)  # here, not spawn(cwd=): ptyprocess's chdir fails outside its error pipe
+            reaper.die_with_parent(parent)
+
+        self._winsize = _window_size(self.out_fd) or _window_size(self.in_fd)
         try:
-            # the CLI starts with the user's own settings and window size, like in a plain terminal
-            termios.tcsetattr(slave, termios.TCSANOW, attrs)
-            self._winsize = _winsize(self.out_fd) or _winsize(self.in_fd)
-            if self._winsize:
-                fcntl.ioctl(slave, termios.TIOCSWINSZ, self._winsize)
-            env = {**os.environ, **self.command.env}
-            env[reaper.MARKER_VAR] = self.run_id
-            parent = os.getpid()
-
-            def child_setup() -> None:
-                # a session of its own with the pty as controlling terminal: job control, ^C and SIGWINCH
-                # reach the CLI's process group and not caw
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-                reaper.die_with_parent(parent)
-
-            try:
-                self.proc = subprocess.Popen(
-                    self.command.argv,
-                    stdin=slave,
-                    stdout=slave,
-                    stderr=slave,
-                    cwd=self.command.cwd,
-                    env=env,
-                    start_new_session=True,
-                    close_fds=True,
-                    preexec_fn=child_setup,
-                )
-            except OSError as exc:  # found, but exec failed (bad interpreter, no permission, a missing cwd)
-                hint = f"it cannot be started: {exc.strerror}"
-                raise ProviderNotInstalled(self.command.provider, self.command.argv[0], hint) from exc
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)  # the child has its copies; ours would keep the pty open after it exits
-        self.master = master
-        os.set_blocking(master, False)
+            self.proc = ptyprocess.PtyProcess.spawn(
+                list(self.command.argv), env=env, dimensions=self._winsize or _DEFAULT_SIZE, preexec_fn=child_setup
+            )
+        except OSError as exc:  # found, but exec failed (bad interpreter, no permission, a missing cwd)
+            reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+            hint = f"it cannot be started: {reason}"
+            raise ProviderNotInstalled(self.command.provider, self.command.argv[0], hint) from exc
+        os.set_blocking(self.proc.fd, False)
         with contextlib.suppress(AttributeError, OSError):
             self.pidfd = os.pidfd_open(self.proc.pid)
 
+    def _alive(self) -> bool:
+        try:
+            return bool(self.proc.isalive())
+        except ptyprocess.PtyProcessError:  # reaped elsewhere (kill_tree reaps what it kills)
+            return False
+
+    def _returncode(self) -> int | None:
+        """Like subprocess's: the exit status, -N when killed by signal N, None while it runs."""
+        if self._alive():
+            return None
+        if self.proc.signalstatus is not None:
+            return -int(self.proc.signalstatus)
+        status = self.proc.exitstatus
+        return None if status is None else int(status)
+
     def _finish(self) -> int | None:
         """After the loop: the CLI's exit status (it is given a moment when only its output ended)."""
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout=_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            return None
+        return self._returncode() if self._wait_exit(_STOP_GRACE_S) else None
+
+    def _wait_exit(self, timeout: float) -> bool:
+        """Whether the CLI exited within ``timeout``. Reads its output meanwhile: a CLI blocked on a full pty
+        would never exit."""
+        deadline = time.monotonic() + timeout
+        while self._alive():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            rlist = [] if self._eof else [self.proc.fd]
+            if self.pidfd is not None:
+                rlist.append(self.pidfd)
+            else:
+                left = min(left, _EXIT_POLL_S)
+            try:
+                readable, _, _ = select.select(rlist, [], [], left)
+            except InterruptedError:
+                continue
+            if self.proc.fd in readable and not self._pump_output(None):
+                self._eof = True
+        return True
 
     def _stop(self) -> None:
-        """Stop the CLI if it still runs, then SIGKILL everything it started (found by the run marker)."""
+        """Stop the CLI if it still runs (SIGTERM, SIGKILL after a grace), then SIGKILL everything it started
+        (found by the run marker)."""
         proc = self.proc
-        if proc is not None and proc.poll() is None:
+        if proc is not None and self._alive():
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            self._drain_until_exit(proc, _STOP_GRACE_S)
+            if not self._wait_exit(_STOP_GRACE_S):
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                self._wait_exit(1.0)  # reaped here, so that ptyprocess keeps its exit status
         # by marker too: a signal may have cut _spawn short after the fork, before self.proc was set
         reaper.kill_tree(proc.pid if proc is not None else None, self.run_id)
         if proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=1.0)
-        if self.master is not None:
             self._drain_output()
-            with contextlib.suppress(OSError):
-                os.close(self.master)
-            self.master = None
+            proc.delayafterclose = 0.0  # ptyprocess sleeps this long before it looks at the child again
+            with contextlib.suppress(OSError, ptyprocess.PtyProcessError):
+                proc.close(force=True)
         if self.pidfd is not None:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)
             self.pidfd = None
-
-    def _drain_until_exit(self, proc: subprocess.Popen[bytes], grace: float) -> None:
-        # keep reading while the CLI shuts down: a CLI blocked on a full pty would never exit
-        deadline = time.monotonic() + grace
-        while proc.poll() is None and time.monotonic() < deadline:
-            if self.master is None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                return
-            with contextlib.suppress(InterruptedError):
-                select.select([self.master], [], [], min(0.05, max(0.0, deadline - time.monotonic())))
-            self._drain_output()
 
     def _restore_terminal(self, saved: list[Any]) -> None:
         # switch off what the CLI left on (it may have crashed mid-screen), then the exact saved settings
@@ -256,8 +282,8 @@ class _Bridge:
 
     # -- the loop --
     def _loop(self) -> None:
-        assert self.master is not None and self.proc is not None
-        master = self.master
+        assert self.proc is not None
+        master = self.proc.fd
         feeder = None
         if self.command.paste:
             feeder = _PasteFeeder(self.command.paste, time.monotonic(), self.command.ready)
@@ -285,6 +311,7 @@ class _Bridge:
                 self.guard.drain()
             self._sync_winsize()
             if master in readable and not self._pump_output(feeder):
+                self._eof = True
                 return  # every writer closed the pty: the CLI is gone
             if reading_input and self.in_fd in readable:
                 data = self._read_input()
@@ -296,7 +323,7 @@ class _Bridge:
                 self.to_child += feeder.due(time.monotonic(), self.modes, bool(self.to_child))
             if master in writable or (self.to_child and not wlist):
                 self._pump_input()
-            if self.proc.poll() is not None:
+            if (self.pidfd is None or self.pidfd in readable) and not self._alive():
                 self._drain_output()
                 return
 
@@ -310,9 +337,8 @@ class _Bridge:
         return data or None
 
     def _pump_output(self, feeder: _PasteFeeder | None) -> bool:
-        assert self.master is not None
         try:
-            data = os.read(self.master, _READ_CHUNK)
+            data = os.read(self.proc.fd, _READ_CHUNK)
         except (BlockingIOError, InterruptedError):
             return True
         except OSError as exc:
@@ -327,11 +353,11 @@ class _Bridge:
         return True
 
     def _drain_output(self) -> None:
-        if self.master is None:
+        if self._eof:
             return
         for _ in range(64):  # bounded: a leftover process may keep printing
             try:
-                data = os.read(self.master, _READ_CHUNK)
+                data = os.read(self.proc.fd, _READ_CHUNK)
             except OSError:
                 return
             if not data:
@@ -347,9 +373,8 @@ class _Bridge:
             del self.captured[: len(self.captured) - limit]
 
     def _pump_input(self) -> None:
-        assert self.master is not None
         try:
-            n = os.write(self.master, self.to_child[:_READ_CHUNK])
+            n = os.write(self.proc.fd, self.to_child[:_READ_CHUNK])
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -362,8 +387,8 @@ class _Bridge:
     def _sync_winsize(self) -> None:
         """Copy the user's window size to the pty when it changed (the kernel then sends SIGWINCH to the
         CLI). Checked on every wake-up, so a resize is never lost even without a SIGWINCH handler."""
-        size = _winsize(self.out_fd) or _winsize(self.in_fd)
-        if size and size != self._winsize and self.master is not None:
+        size = _window_size(self.out_fd) or _window_size(self.in_fd)
+        if size and size != self._winsize:
             with contextlib.suppress(OSError):
-                fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+                self.proc.setwinsize(*size)
             self._winsize = size

@@ -7,7 +7,8 @@ things like a 200 KB prompt without scraping a terminal):
 * ``--version``: prints ``fake-tui 1.0 (<name>)`` and exits;
 * on start: writes ``launched-<name>.json`` (pid, argv), switches the terminal the way real TUIs do
   (raw mode, alternate screen, hidden cursor, bracketed paste), prints ``READY <name>``, ``ARGS n=<count>
-  last=<sha256 of the last argument>`` and ``SIZE <rows>x<cols>``; prints ``SIZE`` again on every SIGWINCH;
+  last=<sha256 of the last argument>``, ``START intr=<the ^C key it inherited, hex> sigpipe=<default|ignored>
+  own-session=<0|1>`` and ``SIZE <rows>x<cols>``; prints ``SIZE`` again on every SIGWINCH;
 * keys: each is echoed as ``KEY <hex>``; a bracketed paste is saved to ``paste-<name>.txt`` and echoed
   as ``PASTE len=<chars> sha=<sha256>``; Enter prints ``ENTER``;
   ``q`` quits cleanly (exit 0), ``x`` crashes (exit 3, terminal modes left on), ``b`` starts a background
@@ -59,11 +60,18 @@ def main() -> int:
         return 0
     args = sys.argv[1:]
     (DIR / f"launched-{NAME}.json").write_text(json.dumps({"pid": os.getpid(), "argv": args}))
+    intr = termios.tcgetattr(0)[6][termios.VINTR]
+    # Python ignores SIGPIPE as it starts: the wrapper passes on the mask the CLI was started with
+    ignored = int(os.environ.get("FAKE_TUI_SIGIGN", "0").split()[-1], 16)
+    sigpipe = "ignored" if ignored >> (signal.SIGPIPE - 1) & 1 else "default"
+    # the leader of a session of its own, with this pty as its controlling terminal
+    own_session = os.getsid(0) == os.getpid() and os.tcgetpgrp(0) == os.getpgrp()
     tty.setraw(0)
     os.write(1, b"\x1b[?1049h\x1b[?25l\x1b[?2004h")
     last = args[-1].encode("utf-8", "surrogateescape") if args else b""
     say(f"READY {NAME}")
     say(f"ARGS n={len(args)} last={sha(last)}")
+    say(f"START intr={intr.hex()} sigpipe={sigpipe} own-session={int(own_session)}")
     signal.signal(signal.SIGWINCH, show_size)
     show_size()
     pending = b""

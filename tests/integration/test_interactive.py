@@ -64,10 +64,16 @@ if "tools" in kwargs:
     for name in kwargs["tools"]:
         tools |= ToolGroup[name]
     kwargs["tools"] = tools
-try:
-    result = Agent(provider=cfg["provider"], **kwargs).interactive(
+def interactive():
+    return Agent(provider=cfg["provider"], **kwargs).interactive(
         prompt, capture_bytes=cfg.get("capture", 0), select_provider=cfg.get("pick", False)
     )
+try:
+    if cfg.get("thread"):  # off the main thread: no signal handlers, so the window size is polled
+        import concurrent.futures
+        result = concurrent.futures.ThreadPoolExecutor(1).submit(interactive).result()
+    else:
+        result = interactive()
 except Exception as exc:
     report({{"error": type(exc).__name__, "message": str(exc)}})
     sys.exit(2)
@@ -123,10 +129,15 @@ class Session:
 def run(tmp_path: Path) -> Iterator[Any]:
     sessions: list[Session] = []
 
-    def start(provider: str | list[str] = "claude", prompt: str = "", broken: bool = False, **cfg: Any) -> Session:
+    def start(
+        provider: str | list[str] = "claude", prompt: str = "", broken: bool = False, stty: str = "", **cfg: Any
+    ) -> Session:
         for name in ("claude", "codex"):
             wrapper = tmp_path / f"fake-{name}"
-            wrapper.write_text(f'#!/bin/sh\nFAKE_TUI_NAME={name} exec "{sys.executable}" "{FAKE_TUI}" "$@"\n')
+            wrapper.write_text(
+                f"#!/bin/sh\nFAKE_TUI_SIGIGN=$(grep SigIgn /proc/$$/status) FAKE_TUI_NAME={name} "
+                f'exec "{sys.executable}" "{FAKE_TUI}" "$@"\n'
+            )
             if broken:  # found and executable, but exec fails (a broken install)
                 wrapper.write_text("#!/nonexistent/interpreter\n")
             wrapper.chmod(0o755)
@@ -146,7 +157,8 @@ def run(tmp_path: Path) -> Iterator[Any]:
         }
         d = str(tmp_path)
         script = (
-            f'stty -a > "{d}/before.txt"; "{sys.executable}" "{d}/driver.py" "{d}/cfg.json"; '
+            (f"stty {stty}; " if stty else "")  # the user's own terminal settings
+            + f'stty -a > "{d}/before.txt"; "{sys.executable}" "{d}/driver.py" "{d}/cfg.json"; '
             f'echo $? > "{d}/rc.txt"; stty -a > "{d}/after.txt"'
         )
         child = pexpect.spawn("/bin/sh", ["-c", script], env=env, dimensions=(24, 80), timeout=TIMEOUT)
@@ -184,6 +196,49 @@ def test_size_resize_keys_and_quit_pass_through_and_the_terminal_comes_back(run:
     assert s.wait_exit() == 0
     assert s.result()["exit"] == 0 and s.result()["termios_same"]
     assert s.launched("claude")["argv"][-2:] == ["--", prompt]  # type: ignore[index]
+    s.assert_terminal_restored()
+
+
+def test_the_cli_starts_with_the_users_terminal_settings_default_sigpipe_and_a_session_of_its_own(run: Any) -> None:
+    # ptyprocess alone gives the CLI a fresh pty's settings and Python's ignored SIGPIPE (subprocess resets
+    # it, ptyprocess does not): caw's pre-exec hook carries the user's settings over and resets the signals
+    s = run("claude", "hi", stty="intr ^G")
+    s.expect("START intr=07 sigpipe=default own-session=1")
+    s.child.send("q")
+    assert s.wait_exit() == 0
+    s.assert_terminal_restored()
+
+
+def test_a_terminal_that_reports_no_size_gives_the_cli_24x80_instead_of_0x0(run: Any) -> None:
+    # the hand-written spawn copied a 0x0 size onto the pty; ptyprocess always spawns with a real size
+    s = run("claude", "hi", stty="rows 0 cols 0")
+    s.expect("SIZE 24x80")
+    s.child.setwinsize(30, 100)
+    s.expect("SIZE 30x100")
+    s.child.send("q")
+    assert s.wait_exit() == 0
+
+
+def test_off_the_main_thread_the_cli_starts_the_same_and_resizes_are_polled(run: Any) -> None:
+    s = run("claude", "hi", thread=True)
+    s.expect("START intr=03 sigpipe=default own-session=1")  # the pre-exec hook runs in a forked thread too
+    s.expect("SIZE 24x80")
+    s.child.setwinsize(40, 120)
+    s.expect("SIZE 40x120")  # no SIGWINCH handler there: caw looks four times a second
+    s.child.send("q")
+    assert s.wait_exit() == 0
+    assert s.result()["exit"] == 0
+    s.assert_terminal_restored()
+
+
+def test_a_missing_working_directory_fails_the_spawn_instead_of_forking_a_second_caw(run: Any, tmp_path: Path) -> None:
+    # ptyprocess.spawn(cwd=...) changes directory outside its exec-error pipe: the forked child would raise
+    # into caw's own code and carry on as a second caw. caw changes directory in its pre-exec hook instead.
+    s = run("claude", "hi", agent={"cwd": str(tmp_path / "gone")})
+    assert s.wait_exit() == 2
+    result = s.result()
+    assert result["error"] == "ProviderNotInstalled" and "cannot be started" in result["message"]
+    assert result["termios_same"] and s.launched("claude") is None
     s.assert_terminal_restored()
 
 
