@@ -7,8 +7,8 @@
   an unknown-reset episode that used up its schedule;
 * otherwise sleeps until ``resets_at + buffer`` (never earlier: server clocks differ), in slices of at
   most a second so that ``cancel`` stops it at once and the countdown keeps moving, and returns;
-* yields ``LimitWaitEvent``s (one at the start, then one per ``progress_interval``) so the session's
-  logger and ``stream()`` users see every step.
+* yields ``LimitWaitEvent``s (one at the start, then one every five minutes) so the session's logger
+  and ``stream()`` users see every step.
 
 A limit without a reset time is retried on a bounded, escalating schedule (1, 2, 5, 10, 20, 30, 60 min,
 at most ``max_tries`` tries and ``max_wait`` in total). Each try is the resumed turn itself: caw never
@@ -45,7 +45,6 @@ Clock = Callable[[], datetime]
 #: sleep up to ``seconds`` or until ``event`` is set; True when it was cancelled
 Sleeper = Callable[[float, threading.Event], bool]
 Writer = Callable[[str], None]
-DisplayMode = Literal["auto", "countdown", "lines", "off"]
 
 DEFAULT_MAX_WAIT = 6 * 3600.0
 DEFAULT_BUFFER = 120.0
@@ -212,14 +211,11 @@ def stop_line(plan: WaitPlan, outcome: Literal["done", "cancelled", "interrupted
 
 
 class LineDisplay:
-    """For logs (no terminal): a line at the start, one every ``interval`` seconds, one at the end."""
+    """For logs (no terminal): a line at the start, one every five minutes, one at the end."""
 
-    def __init__(
-        self, out: Writer, *, clock: Clock, interval: float = DEFAULT_PROGRESS_INTERVAL, tz: tzinfo | None = None
-    ) -> None:
+    def __init__(self, out: Writer, *, clock: Clock, tz: tzinfo | None = None) -> None:
         self._out = out
         self._clock = clock
-        self._interval = max(1.0, interval)
         self._tz = tz
         self._plan: WaitPlan | None = None
         self._next: datetime | None = None
@@ -227,13 +223,13 @@ class LineDisplay:
     def start(self, plan: WaitPlan) -> None:
         now = self._clock()
         self._plan = plan
-        self._next = now + timedelta(seconds=self._interval)
+        self._next = now + timedelta(seconds=DEFAULT_PROGRESS_INTERVAL)
         self._out(start_line(plan, now, self._tz))
 
     def tick(self, now: datetime) -> None:
         if self._plan is None or self._next is None or now < self._next or now >= self._plan.wake_at:
             return
-        self._next = now + timedelta(seconds=self._interval)
+        self._next = now + timedelta(seconds=DEFAULT_PROGRESS_INTERVAL)
         self._out(progress_line(self._plan, now))
 
     def stop(self, outcome: Literal["done", "cancelled", "interrupted"]) -> None:
@@ -287,17 +283,6 @@ class TtyCountdown:
         line = stop_line(self._plan, outcome)
         self._raw("\r\x1b[2K" + (line + "\n" if line else ""))
         self._plan = None
-
-
-class _NoDisplay:
-    def start(self, plan: WaitPlan) -> None:
-        pass
-
-    def tick(self, now: datetime) -> None:
-        pass
-
-    def stop(self, outcome: Literal["done", "cancelled", "interrupted"]) -> None:
-        pass
 
 
 # ---- the loop around a wait --------------------------------------------------------------------------
@@ -375,7 +360,7 @@ class LimitWaitPolicy:
     >>> t = [now]
     >>> def clock(): return t[0]
     >>> def sleeper(s, ev): t[0] += timedelta(seconds=s); return False
-    >>> policy = LimitWaitPolicy(clock=clock, sleeper=sleeper, display="off")
+    >>> policy = LimitWaitPolicy(clock=clock, sleeper=sleeper, out=lambda line: None)
     >>> err = UsageLimitError("claude", "limit", resets_at=now + timedelta(hours=2), kind="session")
     >>> events = list(policy.wait(err, cancel=threading.Event(), handle=None))
     >>> t[0] - now == timedelta(hours=2, seconds=120)
@@ -390,26 +375,20 @@ class LimitWaitPolicy:
         clock: Clock | None = None,
         sleeper: Sleeper | None = None,
         out: Writer | None = None,
-        display: DisplayMode = "auto",
-        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
-        schedule: tuple[float, ...] = UNKNOWN_RESET_SCHEDULE,
-        max_tries: int = DEFAULT_MAX_TRIES,
-        episode_gap: float = EPISODE_GAP,
         tz: tzinfo | None = None,
         countdown: CountdownFactory | None = None,
+        max_tries: int = DEFAULT_MAX_TRIES,
     ) -> None:
-        if max_wait < 0 or buffer < 0 or progress_interval <= 0 or max_tries < 1 or not schedule:
-            raise ConfigurationError("max_wait and buffer must be >= 0, progress_interval > 0, max_tries >= 1")
+        """``out``: write progress lines there (never a countdown); ``tz``: the zone times are shown in
+        (None: local); ``countdown``: the display on a terminal; ``max_tries``: waits per episode (tests)."""
+        if max_wait < 0 or buffer < 0 or max_tries < 1:
+            raise ConfigurationError("max_wait and buffer must be >= 0, max_tries >= 1")
         self.max_wait = float(max_wait)
         self.buffer = float(buffer)
         self.clock: Clock = clock or _utcnow
         self.sleeper: Sleeper = sleeper or _real_sleeper
         self.out = out
-        self.display = display
-        self.progress_interval = float(progress_interval)
-        self.schedule = tuple(float(s) for s in schedule)
         self.max_tries = max_tries
-        self.episode_gap = float(episode_gap)
         self.tz = tz
         self.countdown = countdown
         # episode state (kept across the session's calls after each failed retry)
@@ -459,7 +438,7 @@ class LimitWaitPolicy:
         if cancel.is_set():
             raise self._cancelled(error, handle)
         now = _aware(self.clock())
-        if self._last_wake is not None and (now - self._last_wake).total_seconds() > self.episode_gap:
+        if self._last_wake is not None and (now - self._last_wake).total_seconds() > EPISODE_GAP:
             self.reset()
         plan = self._plan(error, now, handle)
         yield LimitWaitEvent(
@@ -500,7 +479,7 @@ class LimitWaitPolicy:
             self._tries += 1
             return WaitPlan(error.provider, kind, resets_at, now + timedelta(seconds=self.buffer), now, handle)
         # no reset time, or one that already passed and still does not hold: escalate, bounded
-        step = self.schedule[min(self._unknown_tries, len(self.schedule) - 1)]
+        step = UNKNOWN_RESET_SCHEDULE[min(self._unknown_tries, len(UNKNOWN_RESET_SCHEDULE) - 1)]
         step = min(step, self.max_wait - self._unknown_waited)
         if step <= 0:
             raise self._give_up(
@@ -523,7 +502,7 @@ class LimitWaitPolicy:
     def _sleep_until(self, plan: WaitPlan, error: UsageLimitError, cancel: threading.Event) -> Iterator[LimitWaitEvent]:
         display = self._display()
         display.start(plan)
-        next_event = plan.started_at + timedelta(seconds=self.progress_interval)
+        next_event = plan.started_at + timedelta(seconds=DEFAULT_PROGRESS_INTERVAL)
         cancelled = cancel.is_set()
         try:
             while not cancelled:
@@ -533,7 +512,7 @@ class LimitWaitPolicy:
                     break
                 display.tick(now)
                 if now >= next_event:
-                    next_event = now + timedelta(seconds=self.progress_interval)
+                    next_event = now + timedelta(seconds=DEFAULT_PROGRESS_INTERVAL)
                     yield LimitWaitEvent(
                         provider=plan.provider,
                         resets_at=plan.resets_at,
@@ -552,15 +531,11 @@ class LimitWaitPolicy:
         display.stop("done")
 
     def _display(self) -> WaitDisplay:
-        mode = self.display
-        if mode == "off":
-            return _NoDisplay()
-        if mode == "auto":
-            mode = "lines" if self.out is not None or not _stderr_is_tty() else "countdown"
-        if mode == "countdown":
+        """A countdown on a terminal; else (or with an explicit ``out``) lines, for logs."""
+        if self.out is None and _stderr_is_tty():
             factory = self.countdown or TtyCountdown
             return factory(clock=self.clock, tz=self.tz)
-        return LineDisplay(self.out or _stderr_writer, clock=self.clock, interval=self.progress_interval, tz=self.tz)
+        return LineDisplay(self.out or _stderr_writer, clock=self.clock, tz=self.tz)
 
     # ---- errors ------------------------------------------------------------------------------------
     def _give_up(self, error: UsageLimitError, handle: str | None, why: str) -> UsageLimitError:
