@@ -86,9 +86,9 @@ class StorageError(CawError, OSError):
     """caw could not read or write one of its own files: the session store, the cooldown ledger, ``--save``,
     a temp file for an MCP config. Also an ``OSError``, so ``except OSError`` still catches it.
 
-    Attributes: ``path`` (the file or directory), ``operation`` (what caw was doing: ``write``, ``append``,
-    ``mkdir``, ``lock``, ``read``, ``create a temp file in``), ``errno`` and ``strerror`` (from the OSError,
-    which is also the ``__cause__``).
+    Attributes: ``path`` (the file or directory), ``operation`` (what caw was doing, as the message words it:
+    ``write``, ``append to``, ``read``, ``lock``, ``create the directory``, ``write a file in``,
+    ``create a temp file in``), ``errno`` and ``strerror`` (from the OSError, which is also the ``__cause__``).
 
     >>> str(StorageError("/data/x.json", "write", errno=20, strerror="Not a directory"))
     'cannot write /data/x.json: Not a directory'
