@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import caw
 from caw.errors import StorageError, UsageLimitError
 from caw.models import Trajectory, Turn
 from caw.providers.base import TurnRequest
+from caw.providers.claude import _write_private
 from caw.state.ledger import CooldownStore
 from caw.state.store import (
     SessionStore,
@@ -201,3 +203,13 @@ def test_save_trajectory_file_reports_the_path_it_could_not_write(blocker: Path)
     with pytest.raises(StorageError) as info:
         save_trajectory_file(Trajectory(session_id="s1"), blocker / "t.json")
     assert info.value.path == blocker and "a file is in the way" in str(info.value)
+
+
+# ---- temp files for the CLIs --------------------------------------------------------------------------
+def test_an_mcp_config_temp_file_that_cannot_be_written_is_a_storage_error(
+    monkeypatch: pytest.MonkeyPatch, blocker: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker / "tmp"))
+    with pytest.raises(StorageError) as info:
+        _write_private('{"mcpServers": {}}', ".json")
+    assert info.value.operation == "create a temp file in" and info.value.path == blocker / "tmp"
