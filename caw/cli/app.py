@@ -12,7 +12,7 @@ from rich.console import Console
 
 from caw.cli.args import PromptSource, RunArgs, default_data_dir
 from caw.cli.exit_codes import ExitCode, UsageProblem, install_hint, login_hint
-from caw.cli.runner import execute, guard
+from caw.cli.runner import CliContext, execute, guard
 from caw.models import Trajectory
 
 if TYPE_CHECKING:
@@ -94,6 +94,7 @@ def _root(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     prompt: PromptArg = None,
     file: FileOpt = None,
     provider: ProviderOpt = None,
@@ -120,11 +121,12 @@ def run(
         data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
         save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
     )  # fmt: skip
-    raise typer.Exit(execute(args, PromptSource(prompt, file), resume))
+    raise typer.Exit(execute(args, PromptSource(prompt, file), resume, CliContext.of(ctx)))
 
 
 @app.command("resume")
 def resume_cmd(
+    ctx: typer.Context,
     handle: Annotated[str, typer.Argument(help="A resume handle (or a session id from `caw sessions`).")],
     prompt: PromptArg = None,
     file: FileOpt = None,
@@ -150,7 +152,7 @@ def resume_cmd(
         data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
         save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
     )  # fmt: skip
-    raise typer.Exit(execute(args, PromptSource(prompt, file), handle))
+    raise typer.Exit(execute(args, PromptSource(prompt, file), handle, CliContext.of(ctx)))
 
 
 @app.command()
@@ -274,6 +276,7 @@ def schema(
 
 @app.command()
 def chat(
+    ctx: typer.Context,
     prompt: Annotated[Optional[str], typer.Argument(help="Initial prompt (after `--` if it starts with `-`).")] = None,
     provider: ProviderOpt = None,
     pick: Annotated[bool, typer.Option("--pick", help="Choose the provider from a menu first.")] = False,
@@ -286,7 +289,7 @@ def chat(
     def body() -> int:
         from caw.cli import runner
 
-        agent = runner.make_agent(provider=provider, model=model, reasoning=effort)
+        agent = runner.make_agent(CliContext.of(ctx), provider=provider, model=model, reasoning=effort)
         result = agent.interactive(prompt or "", select_provider=pick)
         return int(result.exit_code)
 

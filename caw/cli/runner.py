@@ -7,6 +7,8 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +32,30 @@ if TYPE_CHECKING:
 
 
 # ---- running a turn -----------------------------------------------------------------------------------
-def make_agent(**kwargs: Any) -> Agent:
-    """The Agent every command runs (one place, so embedding programs and tests can see what is built)."""
-    return Agent(**kwargs)
+@dataclass(frozen=True)
+class CliContext:
+    """What a program embedding the ``caw`` app hands every command, as click's context object.
+
+    ``agent_options`` are extra ``Agent`` options, applied over the ones the command line builds: a
+    ``runner`` (``caw.session.runner.TurnRunner``), a ``clock`` and ``sleeper`` for limit waits, ... Tests
+    drive the real Agent and Session this way, with no process::
+
+        CliRunner().invoke(app, ["run", "hi"], obj=CliContext(agent_options={"runner": scripted}))
+    """
+
+    agent_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ctx: typer.Context | None) -> CliContext:
+        """The context handed to ``app(obj=...)`` / ``CliRunner.invoke(obj=...)``, else the empty one."""
+        found = ctx.find_object(CliContext) if ctx is not None else None
+        return found if found is not None else cls()
+
+
+def make_agent(context: CliContext | None = None, /, **kwargs: Any) -> Agent:
+    """The Agent every command runs: the command line's options, then the embedding program's (``context``)."""
+    extra = context.agent_options if context is not None else {}
+    return Agent(**{**kwargs, **extra})
 
 
 class _ViewLogger:
@@ -82,8 +105,8 @@ class _Interrupts:
             signal.signal(sig, handler)
 
 
-def _open_session(args: RunArgs, view: View, handle: str | None) -> tuple[Agent, Session]:
-    agent = make_agent(logger=_ViewLogger(view), **args.agent_kwargs())
+def _open_session(args: RunArgs, view: View, handle: str | None, context: CliContext) -> tuple[Agent, Session]:
+    agent = make_agent(context, logger=_ViewLogger(view), **args.agent_kwargs())
     if handle is not None:
         return agent, agent.resume_session(handle, traj_path=args.save)
     return agent, agent.start_session(traj_path=args.save)
@@ -143,7 +166,7 @@ def _debug_dump(exc: BaseException) -> None:
 _UNANSWERED = (UsageLimitError, CawTimeoutError, TurnCancelled, KeyboardInterrupt)
 
 
-def execute(args: RunArgs, prompt: PromptSource, handle: str | None) -> int:
+def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: CliContext | None = None) -> int:
     """Run one turn (new conversation, or ``handle``'s) and report it in the chosen output mode."""
     view = make_view(args.mode(), sys.stdout, sys.stderr, debug=args.debug)
     session: Session | None = None
@@ -155,7 +178,7 @@ def execute(args: RunArgs, prompt: PromptSource, handle: str | None) -> int:
             raise UsageProblem("no prompt given", 'pass it as an argument (`caw run "..."`), `-` for stdin, or --file')
         if text is not None and not text.strip():
             raise UsageProblem("the prompt is empty", "nothing to send")
-        agent, session = _open_session(args, view, handle)
+        agent, session = _open_session(args, view, handle, context or CliContext())
         unanswered = text if text is not None else session.trajectory.pending_message
         if text is None:
             text = _pending_prompt(session)

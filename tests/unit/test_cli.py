@@ -1,7 +1,9 @@
 """The `caw` command with typer's CliRunner: argument parsing, output modes, the exit-code contract.
 
-`caw.Agent` is replaced by a scripted fake whose session yields events and then returns a turn or raises
-an error, so no process is started and nothing sleeps.
+The commands run the real Agent and Session; only the turn runner is scripted (``Script``, handed to the app
+through its public seam, ``CliContext(agent_options={"runner": ...})``): it yields events, then returns a
+turn or raises an error, so no process is started. Limit waits run on the script's clock, so nothing
+sleeps. Sessions land in a temp data dir (``CAW_DATA_DIR``), where the tests read what the CLI kept.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import json
 import os
 import signal
 import threading
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,21 +24,23 @@ import jsonschema
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
+from typer.testing import Result as CliResult
 
 import caw
 from caw import cli
-from caw.cli import ExitCode, Failure, app, ci, failure_for, parse_tools
+from caw.cli import CliContext, ExitCode, Failure, app, ci, failure_for, parse_tools
+from caw.cli.args import RunArgs
 from caw.cli.reports import render_trajectory, steps
 from caw.cli.views import LiveView, Outcome
 from caw.errors import (
     AllProvidersFailed,
     AuthenticationError,
-    ConfigurationError,
+    CawTimeoutError,
     ContextOverflowError,
     ConversationNotFound,
     IdleTimeout,
-    InvalidResumeHandle,
     ProviderCrashed,
+    ProviderError,
     ProviderNotInstalled,
     TurnCancelled,
     TurnFailed,
@@ -56,152 +61,156 @@ from caw.events import (
     event_json_schema,
 )
 from caw.models import Attempt, TextBlock, ToolGroup, ToolUse, Trajectory, Turn, UsageStats
-from caw.session import TurnStream
-from caw.state.store import SessionStore
+from caw.providers.base import Provider, RunConfig, TurnRequest
+from caw.session.turn import TurnControl, TurnOptions
+from caw.state.handle import ResumeHandle, encode
+from caw.state.store import SessionStore, list_sessions
 
-HANDLE = "caw1_TESTHANDLE"
+HANDLE = "caw1_TESTHANDLE"  # for the renderers, which take a handle as given
 RESET = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)
+_DEFAULT_OPTIONS = TurnOptions()
+#: the conversation id the scripted CLI reports, and the one a test's resume handle names
+CONVERSATION = "k1"
 
 
-# ---- the scripted fake ----------------------------------------------------------------------------------
+# ---- the scripted turn runner ---------------------------------------------------------------------------
 @dataclass
 class Script:
-    """What the fake session does: yield ``events``, then raise ``error`` or return a turn with ``result``."""
+    """A ``TurnRunner``: each turn yields ``events``, then raises ``errors[provider]`` or ``error`` (for the
+    first ``fail_times`` turns; None: every turn) or returns a turn with ``result``. Records every call."""
 
-    events: list[Event] = field(default_factory=list)
+    events: list[Event] = field(
+        default_factory=lambda: [
+            SessionStarted(provider="claude", session_id=CONVERSATION),
+            TextEvent(provider="claude", text="hi"),
+        ]
+    )
     result: str = "the answer"
     error: BaseException | None = None
+    errors: dict[str, BaseException] = field(default_factory=dict)
+    fail_times: int | None = None
     status: str = "completed"
-    agent_error: BaseException | None = None  # raised by Agent(...)
-    resume_error: BaseException | None = None  # raised by resume_session(...)
-    pending: str | None = None
-    handle: str | None = HANDLE
-    on_event: Any = None  # called after the first event (used to send a signal mid-turn)
+    on_event: Callable[[TurnControl], None] | None = None  # called after the first event (a signal mid-turn)
     # recorded
-    agent_kwargs: dict[str, Any] = field(default_factory=dict)
-    prompts: list[str] = field(default_factory=list)
-    resumed: list[str] = field(default_factory=list)
-    traj_paths: list[Any] = field(default_factory=list)
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    ended: int = 0
+    calls: list[tuple[str, TurnRequest, RunConfig, TurnOptions]] = field(default_factory=list)
+    # the limit-wait clock: it moves only when the wait policy sleeps
+    now: datetime = RESET - timedelta(hours=1)
+    sleeps: list[float] = field(default_factory=list)
 
-
-class FakeSession:
-    def __init__(self, script: Script, trajectory: Trajectory) -> None:
-        self.script = script
-        self.trajectory = trajectory
-        self.trajectory.pending_message = script.pending
-        self.provider = "claude"
-
-    @property
-    def resume_handle(self) -> str:
-        if self.script.handle is None:
-            raise caw.SessionStateError("no resume handle yet")
-        return self.script.handle
-
-    def stream(self, prompt: str) -> TurnStream:
-        self.script.prompts.append(prompt)
-        return TurnStream(self._events(prompt))
-
-    def _events(self, prompt: str) -> Generator[Event, None, Turn]:
-        s = self.script
-        turn = Turn(input=prompt, provider="claude", model="sonnet", duration_ms=1500, status="running")
-        for i, ev in enumerate(s.events):
+    def __call__(
+        self,
+        provider: Provider,
+        binary: str | None,
+        config: RunConfig,
+        request: TurnRequest,
+        *,
+        base_env: dict[str, str],
+        options: TurnOptions = _DEFAULT_OPTIONS,
+        control: TurnControl | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Generator[Event, None, Turn]:
+        self.calls.append((provider.name, request, config, options))
+        control = control or TurnControl()
+        turn = Turn(input=request.prompt, provider=provider.name, model="sonnet", duration_ms=1500, status="running")
+        control.turn = turn
+        for i, ev in enumerate(self.events):
             yield ev
-            if i == 0 and s.on_event is not None:
-                s.on_event(self)
-        if s.error is not None:
-            if isinstance(s.error, caw.ProviderError | caw.CawTimeoutError | TurnCancelled):
-                s.error.turn = turn  # type: ignore[union-attr]
-            raise s.error
-        turn.output = [TextBlock(text=s.result)]
+            if i == 0 and self.on_event is not None:
+                self.on_event(control)
+        error = self.errors.get(provider.name, self.error)
+        if error is not None and (self.fail_times is None or len(self.calls) <= self.fail_times):
+            if isinstance(error, ProviderError | CawTimeoutError | TurnCancelled):
+                error.turn = turn
+            raise error
+        turn.output = [TextBlock(text=self.result)]
         turn.usage = UsageStats(input_tokens=100, output_tokens=20, cost_usd=0.0123)
-        turn.status = s.status  # type: ignore[assignment]
-        self.trajectory.turns.append(turn)
-        self.trajectory.agent = "claude"
-        self.trajectory.resume_handle = s.handle
+        turn.status = self.status  # type: ignore[assignment]
         return turn
 
-    def cancel(self) -> None:
-        self.script.cancelled.set()
+    def clock(self) -> datetime:
+        return self.now
 
-    def end(self) -> Trajectory:
-        self.script.ended += 1
-        return self.trajectory
+    def sleeper(self, seconds: float, cancel: threading.Event) -> bool:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+        return cancel.is_set()
 
+    @property
+    def prompts(self) -> list[str]:
+        return [request.prompt for _, request, _, _ in self.calls]
 
-class FakeAgent:
-    script: Script
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.script.agent_kwargs = kwargs
-        if self.script.agent_error is not None:
-            raise self.script.agent_error
-        order = kwargs.get("provider") or "claude"
-        self.order = tuple(order.split(","))
-
-    def start_session(self, traj_path: Any = None) -> FakeSession:
-        self.script.traj_paths.append(traj_path)
-        return FakeSession(self.script, Trajectory(session_id="s1"))
-
-    def resume_session(self, handle: str, traj_path: Any = None) -> FakeSession:
-        self.script.resumed.append(handle)
-        if self.script.resume_error is not None:
-            raise self.script.resume_error
-        return FakeSession(self.script, Trajectory(session_id="s1", agent="claude"))
+    def invoke(self, *args: str, input: str | None = None) -> CliResult:
+        """``caw ARGS`` with this script as the runner (and its clock for limit waits)."""
+        context = CliContext(agent_options={"runner": self, "clock": self.clock, "sleeper": self.sleeper})
+        return CliRunner().invoke(app, list(args), input=input, obj=context)
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CAW_PROVIDER", "CAW_MODEL", "CAW_EFFORT"):
         monkeypatch.delenv(var, raising=False)
+    for var in ("CAW_MAX_WAIT", "CAW_WAIT_BUFFER", "CAW_AUTOWAIT"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "data"))
 
 
 @pytest.fixture
 def script(monkeypatch: pytest.MonkeyPatch) -> Script:
-    s = Script(events=[SessionStarted(provider="claude", session_id="k1"), TextEvent(provider="claude", text="hi")])
-    fake = type("BoundFakeAgent", (FakeAgent,), {"script": s})
-    monkeypatch.setattr(cli.runner, "Agent", fake)
-    return s
+    monkeypatch.setenv("CAW_PROVIDER", "claude")  # one provider unless a test passes --provider
+    return Script()
 
 
 @pytest.fixture
-def ended(monkeypatch: pytest.MonkeyPatch) -> list[Trajectory]:
-    """The trajectories of the sessions the CLI ended, in order."""
-    seen: list[Trajectory] = []
-    original = FakeSession.end
-
-    def end(self: FakeSession) -> Trajectory:
-        seen.append(self.trajectory)
-        return original(self)
-
-    monkeypatch.setattr(FakeSession, "end", end)
-    return seen
+def data(tmp_path: Path) -> Path:
+    """The data dir the commands use by default (CAW_DATA_DIR)."""
+    return tmp_path / "data"
 
 
-def invoke(*args: str, input: str | None = None) -> Any:
+def invoke(*args: str, input: str | None = None) -> CliResult:
+    """``caw ARGS`` for the commands that run no turn."""
     return CliRunner().invoke(app, list(args), input=input)
 
 
+def kept(data_dir: Path, session_id: str | None = None) -> Trajectory:
+    """The session the command kept in ``data_dir`` (the only one, unless ``session_id`` is given)."""
+    if session_id is None:
+        infos = list_sessions(data_dir)
+        assert len(infos) == 1, [i.session_id for i in infos]
+        session_id = infos[0].session_id
+    return SessionStore(data_dir).load(session_id)
+
+
+def handle_of(data_dir: Path) -> str:
+    handle = kept(data_dir).resume_handle
+    assert handle is not None
+    return handle
+
+
+def stored_conversation(data_dir: Path, tmp_path: Path, *, pending: str | None = None) -> str:
+    """A saved session ``s1`` (claude's conversation ``k1``, maybe with a pending message); its resume handle."""
+    traj = Trajectory(session_id="s1", agent="claude", provider_session_id=CONVERSATION, pending_message=pending)
+    SessionStore(data_dir).save(traj)
+    return encode(ResumeHandle(provider="claude", session_id="s1", resume_key=CONVERSATION, cwd=str(tmp_path)))
+
+
 # ---- prompts and options --------------------------------------------------------------------------------
-def test_run_prints_result_on_stdout_and_resume_handle_on_stderr(script: Script) -> None:
-    r = invoke("run", "hello")
+def test_run_prints_result_on_stdout_and_resume_handle_on_stderr(script: Script, data: Path) -> None:
+    r = script.invoke("run", "hello")
     assert r.exit_code == 0, r.stderr
     assert r.stdout == "the answer\n"
-    assert f"caw: resume with: caw resume {HANDLE}" in r.stderr
+    assert f"caw: resume with: caw resume {handle_of(data)}" in r.stderr
     assert script.prompts == ["hello"]
-    assert script.ended == 1
+    assert kept(data).completed_at is not None  # the session was ended
 
 
 def test_prompt_starting_with_dash_after_double_dash(script: Script) -> None:
-    r = invoke("run", "--", "--help me")
+    r = script.invoke("run", "--", "--help me")
     assert r.exit_code == 0, r.stderr
     assert script.prompts == ["--help me"]
 
 
 def test_dash_reads_the_prompt_from_stdin(script: Script) -> None:
-    r = invoke("run", "-", input="-- from stdin\nsecond line\n")
+    r = script.invoke("run", "-", input="-- from stdin\nsecond line\n")
     assert r.exit_code == 0, r.stderr
     assert script.prompts == ["-- from stdin\nsecond line\n"]
 
@@ -210,7 +219,7 @@ def test_file_prompt_of_one_megabyte_arrives_verbatim(script: Script, tmp_path: 
     text = "-x ünïcode\n" + ("0123456789abcdef" * 65536)
     path = tmp_path / "prompt.txt"
     path.write_text(text, encoding="utf-8")
-    r = invoke("run", "--file", str(path))
+    r = script.invoke("run", "--file", str(path))
     assert r.exit_code == 0, r.stderr
     assert script.prompts == [text]
 
@@ -232,7 +241,7 @@ def test_file_prompt_of_one_megabyte_arrives_verbatim(script: Script, tmp_path: 
     ],
 )
 def test_usage_errors_exit_2_with_one_line(script: Script, argv: list[str], stdin: str | None, needle: str) -> None:
-    r = invoke(*argv, input=stdin)
+    r = script.invoke(*argv, input=stdin)
     assert r.exit_code == ExitCode.USAGE
     assert needle in r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("caw: error: ")]
@@ -248,29 +257,67 @@ def test_unknown_flag_is_a_usage_error() -> None:
 
 
 def test_options_reach_the_agent(script: Script, tmp_path: Path) -> None:
-    r = invoke(
+    script.errors = {"claude": ProviderCrashed("claude", "exit 1")}  # so the order shows: codex answers
+    r = script.invoke(
         "run", "x", "--provider", "claude,codex", "--model", "sonnet", "--effort", "high", "--tools", "all,-web",
         "--system-prompt", "be brief", "--cwd", str(tmp_path), "--data-dir", str(tmp_path / "d"),
         "--max-wait", "1h30m", "--timeout", "2m", "--idle-timeout", "45", "--save", str(tmp_path / "t.json"),
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
-    kw = script.agent_kwargs
-    assert kw["provider"] == "claude,codex"
-    assert kw["model"] == "sonnet" and kw["reasoning"] == "high" and kw["system_prompt"] == "be brief"
-    assert kw["tools"] == ToolGroup.ALL - ToolGroup.WEB
-    assert kw["cwd"] == str(tmp_path.resolve())
-    assert kw["data_dir"] == tmp_path / "d"
+    assert [name for name, *_ in script.calls] == ["claude", "codex"]
+    (_, _, claude, opts), (_, _, codex, _) = script.calls
+    assert claude.model == "sonnet" and codex.model is None  # a model name belongs to the first provider
+    assert claude.reasoning == codex.reasoning == "high" and claude.system_prompt == "be brief"
+    assert claude.tools == ToolGroup.ALL - ToolGroup.WEB
+    assert claude.cwd == str(tmp_path.resolve())
+    assert opts.timeout == 120.0 and opts.idle_timeout == 45.0
+    assert kept(tmp_path / "d").agent == "codex"
+    assert Trajectory.from_dict(json.loads((tmp_path / "t.json").read_text())).result == "the answer"
+
+
+def test_run_args_become_agent_options(tmp_path: Path) -> None:
+    """What the commands hand the Agent; the tests around it show each option taking effect."""
+    kw = RunArgs(provider="claude,codex", max_wait="1h30m", timeout="2m", idle_timeout="45", tools="all,-web",
+                 data_dir=tmp_path / "d").agent_kwargs()  # fmt: skip
     assert kw["max_wait"] == 5400.0 and kw["auto_wait"] is True
-    assert kw["timeout"] == 120.0 and kw["idle_timeout"] == 45.0
-    assert script.traj_paths == [tmp_path / "t.json"]
+    assert kw["timeout"] == 120.0 and kw["idle_timeout"] == 45.0 and kw["data_dir"] == tmp_path / "d"
+    off = RunArgs(no_wait=True).agent_kwargs()
+    assert off["auto_wait"] is False and off["data_dir"] == tmp_path / "data"
+    assert "max_wait" not in off and "tools" not in off  # the Agent's own defaults apply
 
 
-def test_no_wait_turns_auto_wait_off_and_data_dir_defaults_to_caw_data_dir(script: Script, tmp_path: Path) -> None:
-    r = invoke("run", "x", "--no-wait")
+def test_max_wait_reaches_the_wait_policy(script: Script) -> None:
+    script.error = UsageLimitError("claude", "session limit", resets_at=script.now + timedelta(hours=2))
+    r = script.invoke("run", "x", "--max-wait", "1h30m")  # 2h away: longer than the max wait
+    assert r.exit_code == ExitCode.RATE_LIMITED, r.stderr
+    assert script.sleeps == [] and len(script.calls) == 1
+    script.error = UsageLimitError("claude", "session limit", resets_at=script.now + timedelta(hours=1))
+    script.fail_times = 2  # this run's first turn is limited, its retry answers
+    r = script.invoke("run", "x", "--max-wait", "1h30m")  # 1h away: within it, so caw waits
     assert r.exit_code == 0, r.stderr
-    assert script.agent_kwargs["auto_wait"] is False
-    assert script.agent_kwargs["data_dir"] == tmp_path / "data"
-    assert "max_wait" not in script.agent_kwargs and "tools" not in script.agent_kwargs
+    assert 3600 < sum(script.sleeps) <= 3600 + 121
+
+
+def test_no_wait_turns_auto_wait_off_and_data_dir_defaults_to_caw_data_dir(script: Script, data: Path) -> None:
+    script.error = UsageLimitError("claude", "session limit", resets_at=script.now + timedelta(minutes=1))
+    r = script.invoke("run", "x", "--no-wait")
+    assert r.exit_code == ExitCode.RATE_LIMITED
+    assert script.sleeps == [] and "waiting until" not in r.stderr
+    assert kept(data).usage_limited is True
+    assert script.calls[0][2].tools is None  # no --tools: the Agent's default
+
+
+def test_a_limit_is_waited_out_and_the_conversation_continues(script: Script, data: Path) -> None:
+    script.error = UsageLimitError("claude", "session limit", resets_at=script.now + timedelta(minutes=10))
+    script.fail_times = 1
+    r = script.invoke("run", "x")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "the answer\n"
+    assert "waiting until" in r.stderr and "continuing the conversation" in r.stderr
+    assert 10 * 60 + 120 <= sum(script.sleeps) < 10 * 60 + 121  # the reset plus the default buffer
+    assert script.prompts == ["x", "continue"]  # claude kept the limited message in the conversation
+    traj = kept(data)
+    assert traj.usage_limited is True and traj.pending_message is None and traj.turns[-1].input == "x"
 
 
 def test_parse_tools() -> None:
@@ -284,7 +331,7 @@ def test_parse_tools() -> None:
 
 # ---- output modes ---------------------------------------------------------------------------------------
 def test_quiet_prints_only_the_result(script: Script) -> None:
-    r = invoke("run", "x", "--quiet")
+    r = script.invoke("run", "x", "--quiet")
     assert r.exit_code == 0
     assert r.stdout == "the answer\n"
     assert r.stderr == ""
@@ -292,18 +339,18 @@ def test_quiet_prints_only_the_result(script: Script) -> None:
 
 def test_plain_mode_prints_progress_on_stderr(script: Script) -> None:
     script.events.insert(1, ToolCallEvent(provider="claude", id="t1", name="Bash", arguments={"command": "ls"}))
-    r = invoke("run", "x")
+    r = script.invoke("run", "x")
     assert r.exit_code == 0
     assert "caw: [claude] tool call Bash" in r.stderr
     assert "caw: done: claude · sonnet · 100 in · 20 out · $0.0123 · 1.5s" in r.stderr
     assert "tool call" not in r.stdout
 
 
-def test_json_prints_the_trajectory_with_resume_handle(script: Script) -> None:
-    r = invoke("run", "x", "--json")
+def test_json_prints_the_trajectory_with_resume_handle(script: Script, data: Path) -> None:
+    r = script.invoke("run", "x", "--json")
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["resume_handle"] == HANDLE and doc["exit_code"] == 0 and doc["error"] is None
+    assert doc["resume_handle"] == handle_of(data) and doc["exit_code"] == 0 and doc["error"] is None
     assert doc["result"] == "the answer" and doc["turns"][0]["input"] == "x"
     jsonschema.validate(doc, Trajectory.model_json_schema(mode="serialization"))
     assert Trajectory.from_dict(doc).turns[0].result == "the answer"
@@ -311,7 +358,7 @@ def test_json_prints_the_trajectory_with_resume_handle(script: Script) -> None:
 
 def test_json_on_failure_still_prints_a_document(script: Script) -> None:
     script.error = AuthenticationError("claude", "Invalid API key", status=401)
-    r = invoke("run", "x", "--json")
+    r = script.invoke("run", "x", "--json")
     assert r.exit_code == ExitCode.AUTH
     doc = json.loads(r.stdout)
     assert doc["exit_code"] == 4 and "could not authenticate" in doc["error"]
@@ -324,7 +371,7 @@ def test_jsonl_lines_validate_against_the_event_schema(script: Script) -> None:
         UsageEvent(provider="claude", usage=UsageStats(input_tokens=5), final=True),
         ResultEvent(provider="claude", text="the answer"),
     ]
-    r = invoke("run", "x", "--jsonl")
+    r = script.invoke("run", "x", "--jsonl")
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
     assert [EVENT_ADAPTER.validate_json(ln).type for ln in lines] == [
@@ -336,8 +383,9 @@ def test_jsonl_lines_validate_against_the_event_schema(script: Script) -> None:
 
 
 def test_jsonl_failure_ends_with_a_fatal_error_event(script: Script) -> None:
-    script.agent_error = ProviderNotInstalled("claude", "claude")
-    r = invoke("run", "x", "--jsonl")
+    script.events = []  # the CLI is not there: nothing is printed before the error
+    script.error = ProviderNotInstalled("claude", "claude")
+    r = script.invoke("run", "x", "--jsonl")
     assert r.exit_code == ExitCode.NO_PROVIDER
     last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-1])
     assert isinstance(last, ErrorEvent) and last.fatal and last.kind == "cli"
@@ -355,14 +403,14 @@ def test_jsonl_failure_ends_with_a_fatal_error_event(script: Script) -> None:
 )
 def test_jsonl_closing_error_event_names_the_class(script: Script, error: BaseException, kind: str) -> None:
     script.error = error
-    r = invoke("run", "x", "--jsonl")
+    r = script.invoke("run", "x", "--jsonl", "--no-wait")
     last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-1])
     assert isinstance(last, ErrorEvent) and last.kind == kind and last.provider == "claude"
 
 
 def test_a_turn_that_did_not_complete_is_never_exit_0(script: Script) -> None:
     script.status = "rate_limited"
-    r = invoke("run", "x")
+    r = script.invoke("run", "x")
     assert r.exit_code == ExitCode.TURN_FAILED
     assert r.stdout == ""
     assert "ended as rate_limited" in r.stderr
@@ -387,7 +435,7 @@ _CASES: list[tuple[str, BaseException, int]] = [
     ("crash on the first turn", ProviderCrashed("claude", "exit 1"), 3),
     ("not installed", ProviderNotInstalled("codex", "codex"), 3),
     ("auth", AuthenticationError("claude", "Invalid API key", status=401), 4),
-    ("limit", _limit(resume_handle=HANDLE), 75),
+    ("limit", _limit(), 75),
     ("money", UsageLimitError("claude", "credit balance is too low", waitable=False, kind="credits"), 4),
     ("total timeout", TurnTimeout("claude did not finish within 3s", provider="claude", seconds=3), 124),
     ("idle timeout", IdleTimeout("claude printed nothing for 5s", provider="claude", seconds=5), 124),
@@ -408,7 +456,7 @@ _CASES: list[tuple[str, BaseException, int]] = [
 @pytest.mark.parametrize(("name", "error", "code"), _CASES, ids=[c[0] for c in _CASES])
 def test_exit_code_of_each_failure(script: Script, name: str, error: BaseException, code: int) -> None:
     script.error = error
-    r = invoke("run", "x")
+    r = script.invoke("run", "x", "--no-wait")  # the CI case: a limit is reported, not waited out
     assert r.exit_code == code, r.stderr
     assert r.stdout == ""
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("caw: error: ")]
@@ -418,26 +466,26 @@ def test_exit_code_of_each_failure(script: Script, name: str, error: BaseExcepti
 
 
 def test_configuration_error_from_the_agent_is_a_usage_error(script: Script) -> None:
-    script.agent_error = ConfigurationError("unknown provider 'claud'")
-    r = invoke("run", "x", "--provider", "claud")
+    r = script.invoke("run", "x", "--provider", "claud")
     assert r.exit_code == ExitCode.USAGE
     assert "caw: error: unknown provider 'claud'" in r.stderr
+    assert script.calls == []
 
 
-def test_crash_after_the_first_turn_is_a_turn_failure(script: Script) -> None:
+def test_crash_after_the_first_turn_is_a_turn_failure(script: Script, data: Path, tmp_path: Path) -> None:
     script.error = ProviderCrashed("claude", "exit 1")
-    r = invoke("resume", HANDLE, "again")
+    r = script.invoke("resume", stored_conversation(data, tmp_path), "again")
     assert r.exit_code == ExitCode.TURN_FAILED
 
 
-def test_limit_message_says_when_it_resets_and_how_to_resume(script: Script) -> None:
-    script.error = _limit(resume_handle="caw1_FROMERROR")
-    r = invoke("run", "x", "--no-wait")
+def test_limit_message_says_when_it_resets_and_how_to_resume(script: Script, data: Path) -> None:
+    script.error = _limit()
+    r = script.invoke("run", "x", "--no-wait")
     assert r.exit_code == ExitCode.RATE_LIMITED
     line = r.stderr.strip().splitlines()[-1]
-    assert line.startswith("caw: error: claude hit its session usage limit")
+    assert line.startswith("caw: error: claude hit its session limit")
     assert "17:00 UTC" in line
-    assert "caw resume caw1_FROMERROR" in line
+    assert f"caw resume {handle_of(data)}" in line
 
 
 @pytest.mark.parametrize(
@@ -469,52 +517,49 @@ def test_all_failed_limit_reports_the_earliest_reset() -> None:
 
 def test_debug_adds_traceback_and_stderr_tail(script: Script) -> None:
     script.error = ProviderCrashed("claude", "exit 1", stderr_tail="TypeError: oops in the CLI")
-    quiet = invoke("run", "x")
+    quiet = script.invoke("run", "x")
     assert "Traceback" not in quiet.stderr and "oops in the CLI" not in quiet.stderr
-    loud = invoke("run", "x", "--debug")
+    loud = script.invoke("run", "x", "--debug")
     assert "Traceback" in loud.stderr and "oops in the CLI" in loud.stderr
     assert loud.exit_code == quiet.exit_code == ExitCode.NO_PROVIDER
 
 
 @pytest.mark.parametrize("error", [_limit(), TurnTimeout("t", provider="claude"), TurnCancelled()])
-def test_unanswered_message_stays_pending_for_caw_resume(
-    script: Script, ended: list[Trajectory], error: BaseException
-) -> None:
+def test_unanswered_message_stays_pending_for_caw_resume(script: Script, data: Path, error: BaseException) -> None:
     script.error = error
-    r = invoke("run", "the original request")
+    r = script.invoke("run", "the original request", "--no-wait")
     assert r.exit_code == failure_for(error).code
-    assert ended[0].pending_message == "the original request"
+    assert kept(data).pending_message == "the original request"
 
 
 def test_continuing_a_pending_message_that_hits_a_limit_again_keeps_the_original(
-    script: Script, ended: list[Trajectory]
+    script: Script, data: Path, tmp_path: Path
 ) -> None:
-    script.pending = "the original request"
+    handle = stored_conversation(data, tmp_path, pending="the original request")
     script.error = _limit()
-    r = invoke("resume", HANDLE)
+    r = script.invoke("resume", handle, "--no-wait")
     assert r.exit_code == 75
     assert script.prompts == ["continue"]  # claude's continuation prompt was sent...
-    assert ended[0].pending_message == "the original request"  # ...but the original stays pending
+    assert kept(data).pending_message == "the original request"  # ...but the original stays pending
 
 
-def test_answered_or_failed_turns_leave_nothing_pending(script: Script, ended: list[Trajectory]) -> None:
-    script.pending = "left by a limit"
-    ok = invoke("resume", HANDLE)
-    script.pending = None
+def test_answered_or_failed_turns_leave_nothing_pending(script: Script, data: Path, tmp_path: Path) -> None:
+    ok = script.invoke("resume", stored_conversation(data, tmp_path, pending="left by a limit"))
     script.error = AuthenticationError("claude", "401")
-    failed = invoke("run", "x")
+    failed = script.invoke("run", "x")
     assert ok.exit_code == 0 and failed.exit_code == 4
-    assert ended[0].pending_message is None  # the continued message was answered
-    assert ended[1].pending_message is None  # a login problem: nothing to continue
+    assert kept(data, "s1").pending_message is None  # the continued message was answered
+    (other,) = [i.session_id for i in list_sessions(data) if i.session_id != "s1"]
+    assert kept(data, other).pending_message is None  # a login problem: nothing to continue
 
 
-def test_sigterm_mid_turn_cancels_the_session_and_exits_130(script: Script) -> None:
+def test_sigterm_mid_turn_cancels_the_session_and_exits_130(script: Script, data: Path) -> None:
     stray: list[int] = []  # signals that reached the test's own handler instead of caw's
 
-    def send_sigterm(session: FakeSession) -> None:
+    def send_sigterm(control: TurnControl) -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next bytecode of this thread
-        assert script.cancelled.wait(10), "the SIGTERM handler did not cancel the session"
-        session.script.error = TurnCancelled()
+        assert control.cancelled.wait(10), "the SIGTERM handler did not cancel the session"
+        script.error = TurnCancelled()  # what run_turn raises once its CLI is gone
 
     def not_caws(signum: int, frame: object) -> None:
         stray.append(signum)
@@ -522,75 +567,81 @@ def test_sigterm_mid_turn_cancels_the_session_and_exits_130(script: Script) -> N
     script.on_event = send_sigterm
     original = signal.signal(signal.SIGTERM, not_caws)  # a regression must fail this test, not kill pytest
     try:
-        r = invoke("run", "x")
+        r = script.invoke("run", "x")
         assert signal.getsignal(signal.SIGTERM) is not_caws  # caw restored the handler it found
     finally:
         signal.signal(signal.SIGTERM, original)
     assert stray == []
     assert r.exit_code == ExitCode.INTERRUPTED, r.stderr
-    assert "caw: error: interrupted" in r.stderr and f"caw resume {HANDLE}" in r.stderr
+    assert "caw: error: interrupted" in r.stderr and f"caw resume {handle_of(data)}" in r.stderr
+    assert kept(data).turns[-1].status != "completed"  # the partial turn is kept, not passed off as an answer
 
 
 # ---- resume ---------------------------------------------------------------------------------------------
-def test_resume_sends_the_prompt_to_the_handles_conversation(script: Script) -> None:
-    r = invoke("resume", HANDLE, "and then?")
+def test_resume_sends_the_prompt_to_the_handles_conversation(script: Script, data: Path, tmp_path: Path) -> None:
+    r = script.invoke("resume", stored_conversation(data, tmp_path), "and then?")
     assert r.exit_code == 0, r.stderr
-    assert script.resumed == [HANDLE] and script.prompts == ["and then?"]
+    assert script.prompts == ["and then?"] and script.calls[0][1].resume_key == CONVERSATION
+    assert [t.input for t in kept(data, "s1").turns] == ["and then?"]  # the same caw session goes on
 
 
-def test_resume_without_prompt_continues_the_pending_message(script: Script) -> None:
-    script.pending = "the limited request"
-    r = invoke("resume", HANDLE)
+def test_resume_without_prompt_continues_the_pending_message(script: Script, data: Path, tmp_path: Path) -> None:
+    r = script.invoke("resume", stored_conversation(data, tmp_path, pending="the limited request"))
     assert r.exit_code == 0, r.stderr
     # claude kept the limited message in its history: caw sends its continuation prompt instead
     assert script.prompts == [caw.providers.get_provider("claude").continuation_prompt("the limited request")]
 
 
-def test_resume_without_prompt_or_pending_message_is_a_usage_error(script: Script) -> None:
-    r = invoke("resume", HANDLE)
+def test_resume_without_prompt_or_pending_message_is_a_usage_error(script: Script, data: Path, tmp_path: Path) -> None:
+    r = script.invoke("resume", stored_conversation(data, tmp_path))
     assert r.exit_code == ExitCode.USAGE
     assert "no unanswered message" in r.stderr
+    assert script.calls == []
 
 
 def test_resume_with_invalid_handle_exits_2(script: Script) -> None:
-    script.resume_error = InvalidResumeHandle("the handle is truncated or was edited", why="corrupt")
-    r = invoke("resume", "caw1_garbage", "x")
+    r = script.invoke("resume", "caw1_garbage", "x")
     assert r.exit_code == ExitCode.USAGE
-    assert "invalid resume handle: the handle is truncated" in r.stderr
+    assert "caw: error: invalid resume handle:" in r.stderr and "truncated or edited" in r.stderr
+    assert script.calls == []
 
 
-def test_run_resume_option_resumes(script: Script) -> None:
-    r = invoke("run", "--resume", HANDLE, "more")
-    assert r.exit_code == 0 and script.resumed == [HANDLE]
+def test_run_resume_option_resumes(script: Script, data: Path, tmp_path: Path) -> None:
+    r = script.invoke("run", "--resume", stored_conversation(data, tmp_path), "more")
+    assert r.exit_code == 0 and script.calls[0][1].resume_key == CONVERSATION
 
 
 # ---- GitHub Actions -------------------------------------------------------------------------------------
-def test_github_summary_and_outputs_on_success(script: Script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
-    r = invoke("run", "x")
-    assert r.exit_code == 0
-    text = summary.read_text()
-    assert "claude answered" in text and "the answer" in text and f"caw resume {HANDLE}" in text
-    assert "100 in · 20 out · $0.0123" in text
-    assert outputs.read_text().splitlines() == [
-        f"resume_handle={HANDLE}", "provider=claude", "session_id=s1", "exit_code=0",
-    ]  # fmt: skip
-
-
-def test_github_summary_on_a_limit_says_when_and_how_to_resume(
-    script: Script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_github_summary_and_outputs_on_success(
+    script: Script, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
-    script.error = _limit(resume_handle=HANDLE)
-    r = invoke("run", "x", "--no-wait")
-    assert r.exit_code == 75
+    r = script.invoke("run", "x")
+    assert r.exit_code == 0
+    handle, session_id = handle_of(data), kept(data).session_id
     text = summary.read_text()
-    assert "exit 75" in text and "Limit resets" in text and "17:00 UTC" in text and f"caw resume {HANDLE}" in text
-    assert "exit_code=75" in outputs.read_text() and f"resume_handle={HANDLE}" in outputs.read_text()
+    assert "claude answered" in text and "the answer" in text and f"caw resume {handle}" in text
+    assert "100 in · 20 out · $0.0123" in text
+    assert outputs.read_text().splitlines() == [
+        f"resume_handle={handle}", "provider=claude", f"session_id={session_id}", "exit_code=0",
+    ]  # fmt: skip
+
+
+def test_github_summary_on_a_limit_says_when_and_how_to_resume(
+    script: Script, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    script.error = _limit()
+    r = script.invoke("run", "x", "--no-wait")
+    assert r.exit_code == 75
+    handle = handle_of(data)
+    text = summary.read_text()
+    assert "exit 75" in text and "Limit resets" in text and "17:00 UTC" in text and f"caw resume {handle}" in text
+    assert "exit_code=75" in outputs.read_text() and f"resume_handle={handle}" in outputs.read_text()
 
 
 def test_github_summary_lists_skipped_providers() -> None:
@@ -792,6 +843,7 @@ def test_steps_are_numbered_across_turns() -> None:
 
 
 def test_chat_exits_with_the_clis_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fake Agent on purpose: `caw chat` hands the terminal to the CLI's own UI, which no runner scripts
     calls: list[Any] = []
 
     @dataclass
