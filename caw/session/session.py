@@ -4,6 +4,10 @@ The first send may try several providers (the fallback order); once a turn is pr
 committed to that provider. A turn that hits a usage limit is waited out (auto-wait) and the same
 conversation continues. Every turn, also a partial or failed one, lands on the trajectory and, with a
 ``data_dir``, on disk.
+
+The decisions (which provider next, when to wait and retry) belong to the policies,
+``caw.policy.fallback.first_answer`` and ``caw.policy.autowait.wait_and_retry``. The session hands them its
+attempts and keeps the conversation: FIFO sends, streaming, cancel, commit, bookkeeping, persistence.
 """
 
 from __future__ import annotations
