@@ -406,7 +406,6 @@ class LimitWaitPolicy:
         clock: Clock | None = None,
         sleeper: Sleeper | None = None,
         out: Writer | None = None,
-        env: Mapping[str, str] | None = None,
         countdown: CountdownFactory | None = None,
     ) -> LimitWaitPolicy:
         """The policy for Agent options: a kwarg wins, else ``CAW_MAX_WAIT`` / ``CAW_WAIT_BUFFER``, else defaults.
@@ -414,10 +413,9 @@ class LimitWaitPolicy:
         Environment values take seconds or ``6h`` / ``90m`` / ``1h30m`` forms; a malformed one raises
         ``ConfigurationError`` (better at session start than hours into a CI job).
         """
-        source = os.environ if env is None else env
         return cls(
-            max_wait=_option(max_wait, source, "CAW_MAX_WAIT", DEFAULT_MAX_WAIT),
-            buffer=_option(buffer, source, "CAW_WAIT_BUFFER", DEFAULT_BUFFER),
+            max_wait=_option(max_wait, os.environ, "CAW_MAX_WAIT", DEFAULT_MAX_WAIT),
+            buffer=_option(buffer, os.environ, "CAW_WAIT_BUFFER", DEFAULT_BUFFER),
             clock=clock,
             sleeper=sleeper,
             out=out,
