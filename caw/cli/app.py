@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from caw.cli.args import PromptSource, RunArgs, default_data_dir
+from caw.cli.args import PromptSource, RunArgs, default_data_dir, parse_tools
 from caw.cli.exit_codes import ExitCode, UsageProblem, install_hint, login_hint
 from caw.cli.runner import CliContext, execute, guard
 from caw.models import Trajectory
@@ -158,7 +158,7 @@ def resume_cmd(
 @app.command()
 def sessions(
     data_dir: DataDirOpt = None,
-    json_out: JsonOpt = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the sessions as a JSON list.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """List the sessions of a data dir, newest first (id, provider, created, first prompt, handle)."""
@@ -180,33 +180,42 @@ def sessions(
 @app.command()
 def doctor(
     live: Annotated[bool, typer.Option("--live", help="Also send one minimal request per provider.")] = False,
-    json_out: JsonOpt = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     provider: ProviderOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Which providers are installed, logged in, cooling down. Exit 0 if the first in the order is usable, else 3."""
+    """Which providers are installed, logged in, cooling down. Exit 0 if one in the order can answer, else 3."""
 
     def body() -> int:
         from caw.agent import live_probe
-        from caw.cli.reports import render_doctor
-        from caw.providers.health import check_all
+        from caw.cli.reports import can_answer_line, render_doctor
+        from caw.providers.health import check_all, check_health
         from caw.providers.order import resolve_order
 
         order = resolve_order(provider)
-        rows = [h.model_dump(mode="json") for h in check_all(order, live=live, probe=live_probe)]
-        first = next((r for r in rows if r.get("provider") == order[0]), None)
-        usable = bool(first and first.get("ok"))
+        # the free check for everyone; --live probes the order's providers in turn and stops at the first
+        # that answers (a provider that hangs costs its probe timeout once, not once per provider)
+        found = check_all(order)
+        if live:
+            for index, health in enumerate(found):
+                if health.provider in order and health.installed:
+                    found[index] = check_health(health.provider, live=True, probe=live_probe)
+                    if found[index].live == "answers":
+                        break
+        rows = [{**h.model_dump(mode="json"), "status": h.status} for h in found]
+        usable_names = [str(r["provider"]) for r in rows if r.get("ok") and r.get("provider") in order]
+        usable = bool(usable_names)
         if json_out:
-            doc = {"order": list(order), "usable": usable, "providers": rows}
+            doc = {"order": list(order), "usable": usable, "can_answer": usable_names, "providers": rows}
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             render_doctor(Console(highlight=False), rows, order)
+            typer.echo(can_answer_line(rows, order))
         if usable:
             return 0
-        sys.stderr.write(
-            f"caw: error: the first provider in the order ({order[0]}) is not usable — "
-            f"{install_hint(order[0]) if not (first and first.get('installed')) else login_hint(order[0])}\n"
-        )
+        installed = [h for h in found if h.provider in order and h.installed]
+        fix = login_hint(installed[0].provider) if installed else install_hint(order[0])
+        sys.stderr.write(f"caw: error: no provider in the order ({', '.join(order)}) can answer — {fix}\n")
         return int(ExitCode.NO_PROVIDER)
 
     raise typer.Exit(guard(debug, body))
@@ -282,6 +291,9 @@ def chat(
     pick: Annotated[bool, typer.Option("--pick", help="Choose the provider from a menu first.")] = False,
     model: ModelOpt = None,
     effort: EffortOpt = None,
+    tools: ToolsOpt = None,
+    system_prompt: SystemOpt = None,
+    cwd: CwdOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Open the provider's own interactive UI with caw's configuration. Exits with the CLI's exit code."""
@@ -289,7 +301,16 @@ def chat(
     def body() -> int:
         from caw.cli import runner
 
-        agent = runner.make_agent(CliContext.of(ctx), provider=provider, model=model, reasoning=effort)
+        kwargs: dict[str, Any] = {"provider": provider, "model": model, "reasoning": effort}
+        if system_prompt is not None:
+            kwargs["system_prompt"] = system_prompt
+        if tools is not None:
+            kwargs["tools"] = parse_tools(tools)
+        if cwd is not None:
+            if not cwd.is_dir():
+                raise UsageProblem(f"--cwd {cwd}: no such directory", "pass an existing directory")
+            kwargs["cwd"] = str(cwd.resolve())
+        agent = runner.make_agent(CliContext.of(ctx), **kwargs)
         result = agent.interactive(prompt or "", select_provider=pick)
         return int(result.exit_code)
 
@@ -298,7 +319,28 @@ def chat(
 
 def main() -> None:
     """Entry point of the ``caw`` script and ``python -m caw``."""
-    app(prog_name="caw")
+    try:
+        code = app(prog_name="caw", standalone_mode=False)
+    except Exception as exc:
+        # click's exceptions, by shape: typer vendors click in newer releases, so the classes move
+        name = type(exc).__name__
+        show = getattr(exc, "show", None)
+        if name == "Abort":
+            sys.stderr.write("caw: error: interrupted\n")
+            raise SystemExit(int(ExitCode.INTERRUPTED)) from None
+        if name == "NoSuchOption" and str(getattr(exc, "option_name", "")).startswith("-"):
+            # `caw run "-x ..."`: typer's own error is four lines and never mentions `--`
+            option = exc.option_name  # type: ignore[attr-defined]
+            sys.stderr.write(
+                f"caw: error: no such option {option} — a prompt that starts with `-` goes after `--`, "
+                f'e.g. caw run -- "{option} …"\n'
+            )
+            raise SystemExit(int(ExitCode.USAGE)) from None
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+            show()
+            raise SystemExit(exc.exit_code) from None  # type: ignore[attr-defined]
+        raise
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]

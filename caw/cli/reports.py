@@ -166,7 +166,7 @@ def render_doctor(console: Console, rows: list[dict[str, Any]], order: Iterable[
         cells = [
             Text(str(in_order.index(name) + 1) if name in in_order else "-"),
             Text(name),
-            Text("yes" if row.get("ok") else "no", style="green" if row.get("ok") else "red"),
+            Text(str(row.get("status") or ("ok" if row.get("ok") else "no")), style=_status_style(row)),
             Text(str(row.get("version") or "-")) if installed else Text("not installed", style="red"),
             Text(str(row.get("credential") or "none found")),
             Text(local_and_utc(_parse_dt(cooldown)) if cooldown else "-"),
@@ -177,6 +177,21 @@ def render_doctor(console: Console, rows: list[dict[str, Any]], order: Iterable[
         cells.append(Text(str(row.get("binary") or "-")))
         table.add_row(*cells)
     console.print(table)
+
+
+def _status_style(row: dict[str, Any]) -> str:
+    status = row.get("status")
+    if status == "ok":
+        return "green"
+    return "yellow" if row.get("ok") else "red"
+
+
+def can_answer_line(rows: list[dict[str, Any]], order: Iterable[str]) -> str:
+    """``can answer: codex, opencode`` (in the order), or that nothing in the order can."""
+    in_order = list(order)
+    names = [str(r["provider"]) for r in rows if r.get("ok") and r.get("provider") in in_order]
+    names.sort(key=in_order.index)
+    return f"can answer: {', '.join(names)}" if names else "can answer: none of " + ", ".join(in_order)
 
 
 def _doctor_line(row: dict[str, Any], order: list[str]) -> str:
@@ -191,7 +206,7 @@ def _doctor_line(row: dict[str, Any], order: list[str]) -> str:
     if row.get("live") is not None:
         detail = f" ({row['live_detail']})" if row.get("live_detail") else ""
         parts.append(f"live: {row['live']}{detail}")
-    return f"{rank}{name}: {'ok' if row.get('ok') else 'NOT ok'} — " + "; ".join(parts)
+    return f"{rank}{name}: {row.get('status') or ('ok' if row.get('ok') else 'NOT ok')} — " + "; ".join(parts)
 
 
 def _parse_dt(value: Any) -> datetime:

@@ -60,8 +60,19 @@ class ProviderHealth(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
-        """Installed, and (when probed) answering."""
-        return self.installed and (self.live is None or self.live == "answers")
+        """Can answer as far as caw can tell: installed, not cooling down, and (when probed) answering."""
+        return self.installed and self.cooldown_until is None and (self.live is None or self.live == "answers")
+
+    @property
+    def status(self) -> str:
+        """One word or three for the state: ``ok``, ``no login found``, ``cooling down``, ``NOT ok``..."""
+        if not self.installed:
+            return "not installed"
+        if self.live is not None:
+            return "ok" if self.live == "answers" and self.cooldown_until is None else "NOT ok"
+        if self.cooldown_until is not None:
+            return "cooling down"
+        return "ok" if self.credential else "no login found"
 
     def summary(self) -> str:
         """One line for a terminal or a CI log."""
@@ -73,7 +84,7 @@ class ProviderHealth(BaseModel):
             parts.append(f"usage limit until {self.cooldown_until.isoformat(timespec='minutes')}")
         if self.live is not None:
             parts.append(f"live: {self.live}" + (f" ({self.live_detail})" if self.live_detail else ""))
-        return f"{self.provider}: {'ok' if self.ok else 'NOT ok'} — " + "; ".join(parts)
+        return f"{self.provider}: {self.status} — " + "; ".join(parts)
 
 
 # ---- credential signals ------------------------------------------------------------------------------

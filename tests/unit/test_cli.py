@@ -725,19 +725,41 @@ def test_doctor_exit_0_when_the_first_provider_is_usable(monkeypatch: pytest.Mon
         ProviderHealth(provider="codex", installed=False),
     ]
     seen = _health(monkeypatch, rows)
-    r = invoke("doctor", "--json")
+    r = invoke("doctor", "--json", "--provider", "claude")
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["order"] == ["claude"] and doc["usable"] is True
+    assert doc["order"] == ["claude"] and doc["usable"] is True and doc["can_answer"] == ["claude"]
     assert [p["provider"] for p in doc["providers"]] == ["claude", "codex"]
     assert doc["providers"][1]["installed"] is False
     assert seen == [(("claude",), False)]
-    lines = invoke("doctor")  # not a terminal: one line per provider, for CI logs
+    lines = invoke("doctor", "--provider", "claude")  # not a terminal: one line per provider, for CI logs
     assert lines.exit_code == 0
     assert lines.stdout.splitlines() == [
         "1. claude: ok — 2.1 at /bin/claude; credential: env X",
         "-  codex: not installed",
+        "can answer: claude",
     ]
+
+
+def test_doctor_names_what_the_order_can_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12.9: no "ok" beside "credential: none found" or during a cooldown; exit 0 when a later
+    provider in the order can answer, and the line says which."""
+    from caw.providers.health import ProviderHealth
+
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    rows = [
+        ProviderHealth(provider="claude", installed=True, binary="/b/claude", version="2", cooldown_until=soon),
+        ProviderHealth(provider="codex", installed=True, binary="/b/codex", version="0.1", credential="env K"),
+        ProviderHealth(provider="opencode", installed=True, binary="/b/opencode", version="1"),
+    ]
+    _health(monkeypatch, rows)
+    r = invoke("doctor")
+    assert r.exit_code == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0].startswith("1. claude: cooling down — ")
+    assert out[1].startswith("2. codex: ok — ")
+    assert out[2].startswith("3. opencode: no login found — ")
+    assert out[-1] == "can answer: codex, opencode"
 
 
 def test_doctor_table_on_a_terminal() -> None:
@@ -757,7 +779,7 @@ def test_doctor_exit_3_when_the_first_provider_is_missing(monkeypatch: pytest.Mo
     r = invoke("doctor", "--provider", "codex", "--live")
     assert r.exit_code == ExitCode.NO_PROVIDER
     assert "npm install -g @openai/codex" in r.stderr
-    assert seen == [(("codex",), True)]
+    assert seen == [(("codex",), False)]  # nothing installed: --live has nothing to probe
 
 
 def test_doctor_unknown_provider_is_a_usage_error() -> None:
@@ -842,7 +864,7 @@ def test_steps_are_numbered_across_turns() -> None:
     ]  # fmt: skip
 
 
-def test_chat_exits_with_the_clis_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chat_exits_with_the_clis_exit_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # a fake Agent on purpose: `caw chat` hands the terminal to the CLI's own UI, which no runner scripts
     calls: list[Any] = []
 
@@ -863,6 +885,12 @@ def test_chat_exits_with_the_clis_exit_code(monkeypatch: pytest.MonkeyPatch) -> 
     r = invoke("chat", "--provider", "codex", "--pick", "--", "-starts with dash")
     assert r.exit_code == 7
     assert calls == [{"provider": "codex", "model": None, "reasoning": None}, ("-starts with dash", True)]
+    calls.clear()
+    r = invoke("chat", "--tools", "reader,exec", "--system-prompt", "be brief", "--cwd", str(tmp_path), "hi")
+    assert r.exit_code == 7, r.stderr
+    assert calls[0]["tools"] == ToolGroup.READER | ToolGroup.EXEC
+    assert calls[0]["system_prompt"] == "be brief" and calls[0]["cwd"] == str(tmp_path.resolve())
+    assert invoke("chat", "--cwd", str(tmp_path / "missing")).exit_code == ExitCode.USAGE
 
 
 # ---- rendering ------------------------------------------------------------------------------------------

@@ -53,3 +53,26 @@ def test_step_out_of_range_names_the_range(runner: CliRunner, tmp_path: Path) ->
     r = runner.invoke(app, ["traj", "show", str(path), "--step", "9"])
     assert r.exit_code == 2
     assert "pick a step from 1 to 1" in r.stderr and "1..N" not in r.stderr
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    from caw.cli import main
+
+    monkeypatch.setattr("sys.argv", ["caw", *argv])
+    with pytest.raises(SystemExit) as info:
+        main()
+    return int(info.value.code or 0)
+
+
+def test_a_prompt_that_looks_like_an_option_gets_one_line_that_says_to_use_dashdash(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _main(monkeypatch, "run", "-x hi") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "caw: error: no such option -x" in err and "--" in err
+
+
+def test_main_keeps_typer_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _main(monkeypatch, "--version") == 0
+    assert capsys.readouterr().out.startswith("caw ")
+    assert _main(monkeypatch, "run", "--bogus-flag") == 2
