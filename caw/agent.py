@@ -99,7 +99,10 @@ class Agent:
         self._mcp: list[MCPServer] = []
         for server in tool_servers or ():
             self.add_tool_server(server)
-        self.stateless_tools = list(stateless_tools or [])
+        if stateless_tools:
+            # accepted by the contract, served in a later release: refusing beats silently ignoring them
+            raise ConfigurationError("stateless_tools are not supported yet: caw cannot serve Python tools to the CLIs")
+        self.stateless_tools: list[Any] = []
         self.name = name
         self.description = description
         self.logger = logger
@@ -163,7 +166,8 @@ class Agent:
             raise ConfigurationError(f"a tool server is an MCPServer or an http(s) URL, not {handle!r}")
 
     def add_subagent(self, spec: AgentSpec) -> None:
-        self._subagents.append(spec)
+        """Not supported yet: a subagent would be a tool, and caw cannot serve tools to the CLIs yet."""
+        raise ConfigurationError(f"subagents are not supported yet (cannot add {spec.name or 'this spec'!r})")
 
     def get_spec(self) -> AgentSpec:
         return AgentSpec(
@@ -385,7 +389,7 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
         auto_wait = os.environ.get("CAW_AUTOWAIT", "1").strip().lower() not in _OFF
     if not auto_wait:
         return
-    setup.limit_waiter = LimitWaitPolicy.from_options(
+    policy = LimitWaitPolicy.from_options(
         max_wait=o.get("max_wait"),
         buffer=o.get("wait_buffer"),
         clock=o.get("clock"),
@@ -393,6 +397,8 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
         out=o.get("wait_output"),
         countdown=o.get("wait_display"),
     )
+    # max_wait=0 (or CAW_MAX_WAIT=0) means exactly what auto_wait=False means: never wait, fail over as usual
+    setup.limit_waiter = policy if policy.max_wait > 0 else None
 
 
 def live_probe(name: str, config: RunConfig | None, env: Mapping[str, str] | None) -> tuple[LiveStatus, str]:

@@ -7,6 +7,7 @@ file prompts reaching the model verbatim, and the GitHub step summary / outputs 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -146,7 +147,8 @@ def test_exit_75_usage_limit_with_no_wait(oauth_job: Job) -> None:
     assert r.returncode == 75, r.stderr
     (line,) = _error_lines(r.stderr)
     reset_utc = time.strftime("%H:%M", time.gmtime(reset))
-    assert "usage limit" in line and f"{reset_utc} UTC" in line
+    assert re.search(r"claude hit its (session|weekly|usage|rate) limit", line), line
+    assert f"{reset_utc} UTC" in line
     outputs = job.outputs_dict()
     assert outputs["exit_code"] == "75" and outputs["resume_handle"].startswith("caw1_")
     assert f"caw resume {outputs['resume_handle']}" in line
