@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI_BIN = REPO_ROOT / "tests" / "clis" / "node_modules" / ".bin"
-_CODEX_VENDOR = REPO_ROOT / "tests" / "clis" / "node_modules" / "@openai" / "codex-linux-x64" / "vendor"
+#: where the CLIs under test are installed: the pinned ones (tests/clis), or the newest published ones
+#: for the drift check (`scripts/test --clis latest` sets CAW_TEST_CLIS_DIR=tests/clis-latest)
+CLIS_DIR = Path(os.environ.get("CAW_TEST_CLIS_DIR") or REPO_ROOT / "tests" / "clis").resolve()
+CLI_BIN = CLIS_DIR / "node_modules" / ".bin"
+_CODEX_VENDOR = CLIS_DIR / "node_modules" / "@openai" / "codex-linux-x64" / "vendor"
 
 FAKE_ANTHROPIC_KEY = "sk-ant-test"
 FAKE_OAUTH_TOKEN = "sk-ant-oat01-fake-oauth-token-for-tests-only"
@@ -50,10 +53,10 @@ _OPENCODE_COST = {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.
 
 
 def cli_path(name: str) -> Path:
-    """The pinned `claude` / `codex` / `opencode` launcher in tests/clis/node_modules/.bin."""
+    """The `claude` / `codex` / `opencode` launcher under test (pinned: tests/clis/node_modules/.bin)."""
     path = CLI_BIN / name
     if not path.exists():
-        raise FileNotFoundError(f"{path} missing: install the pinned CLIs (npm ci in tests/clis)")
+        raise FileNotFoundError(f"{path} missing: install the CLIs with scripts/install-clis")
     return path
 
 
