@@ -266,13 +266,30 @@ class Agent:
         setup = agent._setup(kw.get("traj_path"))
         return Session([Candidate(provider, config)], setup, traj, resume_key=handle.resume_key)
 
-    def check_limit(self) -> int | None:
-        """Minutes until the first provider's known usage limit resets, or None (no request is sent)."""
-        until = CooldownStore.default().until(self.provider)
-        if until is None:
-            return None
-        seconds = (until - datetime.now(timezone.utc)).total_seconds()
-        return max(1, math.ceil(seconds / 60)) if seconds > 0 else None
+    def check_limit(self, probe: bool = True) -> int | None:
+        """Minutes until the resolved provider's usage limit resets, or None when it is not limited.
+
+        caw's cooldown memory answers first (free: a limit any caw process on this machine saw). With nothing
+        remembered, ``probe=True`` (the default) asks the provider itself with one minimal turn ("Reply with
+        the single word: ok", no tools: a few hundred input tokens on the provider's bill) and reports what
+        it says; a limit found that way is remembered for every caw process. ``probe=False`` keeps the answer
+        local and free. A limit whose reset time the provider does not say counts as one minute (the first
+        step of caw's own retry schedule). A probe that fails for another reason (logged out, not installed,
+        crashed) raises that error: None means the provider really answered.
+
+        >>> caw.Agent(provider="codex").check_limit(probe=False)       # doctest: +SKIP
+        None
+        """
+        remembered = _minutes_until(CooldownStore.default().until(self.provider))
+        if remembered is not None or not probe:
+            return remembered
+        name = self.provider
+        cand = next(c for c in self._candidates() if c.provider.name == name)
+        try:
+            _probe_turn(name, cand.config, None)
+        except UsageLimitError as exc:
+            return _minutes_until(exc.resets_at) or 1
+        return None
 
     def check_health(self, live: bool = False) -> ProviderHealth:
         """Health of the resolved provider (``live=True`` also sends one minimal request).
@@ -401,8 +418,15 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
     setup.limit_waiter = policy if policy.max_wait > 0 else None
 
 
-def live_probe(name: str, config: RunConfig | None, env: Mapping[str, str] | None) -> tuple[LiveStatus, str]:
-    """One minimal turn through ``Agent.completion``; the error class says what is wrong."""
+def _minutes_until(when: datetime | None) -> int | None:
+    if when is None:
+        return None
+    seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return max(1, math.ceil(seconds / 60)) if seconds > 0 else None
+
+
+def _probe_turn(name: str, config: RunConfig | None, env: Mapping[str, str] | None) -> Trajectory:
+    """The minimal turn the live checks spend: one word back, no tools, no waiting (raises what it hits)."""
     extra_env = {**(env or {}), **(config.env if config is not None else {})}
     agent = Agent(
         provider=name,
@@ -414,8 +438,13 @@ def live_probe(name: str, config: RunConfig | None, env: Mapping[str, str] | Non
         cwd=config.cwd if config is not None else None,
         env=extra_env,
     )
+    return agent.completion(PROBE_PROMPT)
+
+
+def live_probe(name: str, config: RunConfig | None, env: Mapping[str, str] | None) -> tuple[LiveStatus, str]:
+    """One minimal turn through ``Agent.completion``; the error class says what is wrong."""
     try:
-        traj = agent.completion(PROBE_PROMPT)
+        traj = _probe_turn(name, config, env)
     except UsageLimitError as exc:
         when = f"resets at {exc.resets_at.isoformat(timespec='minutes')}" if exc.resets_at else "reset time unknown"
         return "rate_limited", clip(f"{when}: {exc.detail}", 200)

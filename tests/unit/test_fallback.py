@@ -161,7 +161,9 @@ def test_a_limit_with_a_reset_time_is_remembered_for_other_sessions() -> None:
     session_for(caw.Agent(provider=["claude", "codex"], auto_wait=False), runner).send("hi")
     until = CooldownStore.default().until("claude")
     assert until is not None and abs((until - reset).total_seconds()) < 1
-    assert caw.Agent(provider=["claude", "codex"]).check_limit() in (None, 60)  # resolved provider is claude
+    # resolved provider is claude; remembered, so no probe is sent
+    assert caw.Agent(provider=["claude", "codex"]).check_limit(probe=False) == 60
+    assert caw.Agent(provider=["claude", "codex"], runner=runner).check_limit() == 60
 
 
 def test_expired_cooldown_is_ignored() -> None:
