@@ -72,14 +72,17 @@ class UnknownProviderError(ConfigurationError):
 class ProviderNotInstalled(CawError):
     """The provider's CLI cannot be found."""
 
-    def __init__(self, provider: str, binary: str, hint: str = "") -> None:
-        msg = f"{provider}: the `{binary}` command was not found"
+    def __init__(self, provider: str, binary: str, hint: str = "", *, reason: str = "") -> None:
+        """``reason``: what is wrong when it is not a missing command (``CAW_CLAUDE_BIN=/x is not an executable
+        file``)."""
+        msg = f"{provider}: {reason or f'the `{binary}` command was not found'}"
         if hint:
             msg += f" ({hint})"
         super().__init__(msg)
         self.provider = provider
         self.binary = binary
         self.hint = hint
+        self.reason = reason
 
 
 class StorageError(CawError, OSError):

@@ -247,6 +247,9 @@ def traj_show(
     raise typer.Exit(guard(debug, body))
 
 
+_TRAJECTORY_KEYS = frozenset({"turns", "session_id", "agent"})
+
+
 def load_trajectory(path: Path) -> Trajectory:
     """A trajectory from a JSON file (``--json`` output, ``--save``, ``trajectory.json``) or a session dir."""
     target = path / "trajectory.json" if path.is_dir() else path
@@ -256,8 +259,14 @@ def load_trajectory(path: Path) -> Trajectory:
         raise UsageProblem(f"cannot read {target}: {exc}", "pass a trajectory JSON file or a session dir") from None
     except json.JSONDecodeError as exc:
         raise UsageProblem(f"{target} is not JSON ({exc})", "pass a trajectory JSON file") from None
-    if not isinstance(data, dict):
-        raise UsageProblem(f"{target} is not a caw trajectory", "pass a trajectory JSON file")
+    # every field of a trajectory has a default, so ``{}`` (or any other JSON object) would validate as one
+    if not isinstance(data, dict) or not _TRAJECTORY_KEYS & data.keys():
+        kinds = {dict: "object without turns, session_id or agent", list: "array", str: "string", bool: "boolean"}
+        what = kinds.get(type(data), "null" if data is None else "number")
+        raise UsageProblem(
+            f"{target} is not a caw trajectory (a JSON {what})",
+            "pass a file written by `caw run --json` / --save, or a session dir",
+        )
     try:
         return Trajectory.from_dict(data)
     except ValueError as exc:

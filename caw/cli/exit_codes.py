@@ -123,6 +123,13 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
         )
     if isinstance(exc, AllProvidersFailed):
         return _all_failed(exc)
+    if isinstance(exc, ProviderNotInstalled) and exc.reason:
+        return Failure(
+            ExitCode.NO_PROVIDER,
+            f"{exc.provider} cannot start: {exc.reason}",
+            f"point {_bin_var(exc)} at the {exc.provider} executable, or unset it to use the one on PATH",
+            provider=exc.provider,
+        )
     if isinstance(exc, ProviderNotInstalled):
         return Failure(
             ExitCode.NO_PROVIDER,
@@ -260,5 +267,31 @@ def _all_failed(exc: AllProvidersFailed) -> Failure:
         return Failure(ExitCode.AUTH, what, "add credits or raise the spend cap", kind="billing")
     if kinds == {"timeout"}:
         return Failure(ExitCode.TIMEOUT, what, "raise --timeout / --idle-timeout")
-    hints = [f"{e.provider}: {install_hint(e.provider)}" for _, e in classes if isinstance(e, ProviderNotInstalled)]
-    return Failure(ExitCode.NO_PROVIDER, what, "; ".join([*hints, "`caw doctor` shows what is usable"]))
+    missing = [e for _, e in classes if isinstance(e, ProviderNotInstalled)]
+    fixes = [f"fix or unset {_bin_var(e)}" for e in missing if e.reason]
+    absent = [e.provider for e in missing if not e.reason]
+    if absent:
+        fixes.append(f"install one: {_install_commands(absent)}")
+    if kinds:
+        fixes.append("`caw doctor` shows what is usable")
+    return Failure(ExitCode.NO_PROVIDER, what, "; ".join(fixes))
+
+
+def _bin_var(exc: ProviderNotInstalled) -> str:
+    return exc.reason.split("=", 1)[0] if "=" in exc.reason else f"CAW_{exc.provider.upper()}_BIN"
+
+
+def _install_commands(names: list[str]) -> str:
+    """``npm install -g @anthropic-ai/claude-code | @openai/codex | opencode-ai``: each command once, the
+    shared ``npm install -g`` written once too."""
+    from caw.providers import canonical_name, get_provider
+
+    commands = []
+    for name in names:
+        canonical = canonical_name(name)
+        command = get_provider(canonical).install_command if canonical else None
+        commands.append(command or f"set CAW_{name.upper()}_BIN to its path")
+    prefix = "npm install -g "
+    if len(commands) > 1 and all(c.startswith(prefix) for c in commands):
+        return prefix + " | ".join(c.removeprefix(prefix) for c in commands)
+    return " | ".join(commands)

@@ -59,13 +59,17 @@ def make_agent(context: CliContext | None = None, /, **kwargs: Any) -> Agent:
 
 
 class _ViewLogger:
-    """The session's logger (fallback skips, limit waits) forwarded to the view."""
+    """The session's warnings (fallback skips, storage problems) forwarded to the view.
+
+    The session logs every event at info level too; the view already gets each event from the stream (and
+    prints it itself under ``--debug``), so forwarding those would print every line twice.
+    """
 
     def __init__(self, view: View) -> None:
         self._view = view
 
     def info(self, msg: str) -> None:
-        self._view.log("info", msg)
+        pass
 
     def warn(self, msg: str) -> None:
         self._view.log("warn", msg)

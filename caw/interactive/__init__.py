@@ -146,7 +146,7 @@ def _menu_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
 def _not_installed(candidates: Sequence[Candidate]) -> ProviderNotInstalled:
     first = candidates[0].provider
     if len(candidates) == 1:
-        return ProviderNotInstalled(first.name, first.binary_name)
+        return first.not_installed({**os.environ, **candidates[0].config.env})
     names = ", ".join(c.provider.binary_name for c in candidates)
     return ProviderNotInstalled(first.name, first.binary_name, f"none of {names} is installed")
 

@@ -58,18 +58,39 @@ _REASON_TEXT = {
 
 
 def all_failed_error(errors: list[Exception], attempts: list[Attempt]) -> AllProvidersFailed:
-    """One error that lists every attempt, readable at a glance in a CI log."""
+    """One error that lists every attempt, readable at a glance in a CI log.
+
+    A provider that is not installed is named without its install hint (the CLI prints the hints once, after
+    the dash); when none is installed, the message says just that.
+
+    >>> missing = [ProviderNotInstalled(n, n) for n in ("claude", "codex")]
+    >>> str(all_failed_error(missing, [Attempt(provider=e.provider, reason="not_installed") for e in missing]))
+    'no agent CLI is installed (tried claude, codex)'
+    """
+    failed = [a for a in attempts if a.reason != "answered"]
+    reasons = {id(a): _why_not_installed(a, errors) for a in failed if a.reason == "not_installed"}
+    if failed and len(reasons) == len(failed) and not any(reasons.values()):
+        message = f"no agent CLI is installed (tried {', '.join(a.provider for a in failed)})"
+        return AllProvidersFailed(message, errors, list(attempts))
     parts = []
-    for a in attempts:
-        if a.reason == "answered":
+    for a in failed:
+        if id(a) in reasons:
+            parts.append(f"{a.provider}: {reasons[id(a)] or 'not installed'}")
             continue
         line = f"{a.provider}: {_REASON_TEXT.get(a.reason, a.reason)}"
         if a.error:
             line += f" ({a.error})"
         parts.append(line)
-    n = len(parts)
-    message = f"no provider could answer ({n} tried): " + "; ".join(parts)
+    message = f"no provider could answer ({len(parts)} tried): " + "; ".join(parts)
     return AllProvidersFailed(message, errors, list(attempts))
+
+
+def _why_not_installed(attempt: Attempt, errors: list[Exception]) -> str:
+    """What is wrong beyond a command missing from PATH (a ``CAW_<NAME>_BIN`` that names no executable)."""
+    for exc in errors:
+        if isinstance(exc, ProviderNotInstalled) and exc.provider == attempt.provider:
+            return exc.reason
+    return ""
 
 
 def _never(name: str) -> str | None:
@@ -179,10 +200,12 @@ def _ms_since(started: float, clock: Callable[[], float]) -> int:
 
 
 def _failed(who: str, reason: str, exc: Exception, started: float, clock: Callable[[], float]) -> Attempt:
+    # the provider is named by the attempt, and an install hint is the CLI's to print once, at the end
+    error = exc.reason or f"the `{exc.binary}` command was not found" if isinstance(exc, ProviderNotInstalled) else ""
     return Attempt(
         provider=who,
         reason=reason,
-        error=str(exc),
+        error=error or str(exc).removeprefix(f"{who}: "),
         duration_ms=_ms_since(started, clock),
         resets_at=getattr(exc, "resets_at", None),
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from caw.errors import ConfigurationError
+from caw.errors import ConfigurationError, ProviderNotInstalled
 from caw.events import ErrorEvent, Event, RawEvent, ResultEvent
 from caw.models import MCPServer, ModelTier, ToolGroup
 from caw.text import last_meaningful_line
@@ -159,6 +159,21 @@ class Provider(ABC):
             found = shutil.which(override, path=env.get("PATH"))
             return found
         return shutil.which(self.binary_name, path=env.get("PATH", os.defpath))
+
+    def not_installed(self, env: Mapping[str, str] | None = None) -> ProviderNotInstalled:
+        """The error for a CLI ``locate`` did not find: a wrong ``CAW_<NAME>_BIN`` is named as such, not as a
+        command missing from PATH.
+
+        >>> from caw.providers import get_provider
+        >>> str(get_provider("claude").not_installed({"CAW_CLAUDE_BIN": "/nowhere/claude"}))
+        'claude: CAW_CLAUDE_BIN=/nowhere/claude is not an executable file'
+        """
+        env = os.environ if env is None else env
+        var = f"CAW_{self.name.upper()}_BIN"
+        override = env.get(var)
+        if override:
+            return ProviderNotInstalled(self.name, override, reason=f"{var}={override} is not an executable file")
+        return ProviderNotInstalled(self.name, self.binary_name, self.install_hint())
 
     def executable(self, binary: str) -> list[str]:
         """argv prefix that runs ``binary`` (a provider may skip a wrapper script, see codex)."""

@@ -177,7 +177,7 @@ def run_turn(
     control.turn = turn
     if binary is None:
         turn.status = "failed"
-        err = ProviderNotInstalled(provider.name, provider.binary_name, provider.install_hint())
+        err = provider.not_installed({**base_env, **config.env})
         turn.error = TurnError(type=type(err).__name__, reason="not_installed", message=str(err))
         raise err
     asm = TurnAssembler(turn)

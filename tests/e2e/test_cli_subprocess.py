@@ -125,7 +125,8 @@ def test_exit_3_provider_not_installed(job: Job) -> None:
     r = job.caw("run", "hello", extra_env={"CAW_CLAUDE_BIN": "/nonexistent/claude"})
     assert r.returncode == 3, r.stderr
     (line,) = _error_lines(r.stderr)
-    assert "claude is not installed" in line and "npm install -g @anthropic-ai/claude-code" in line
+    # the variable is named as the thing that is wrong, not a command missing from PATH
+    assert "CAW_CLAUDE_BIN=/nonexistent/claude is not an executable file" in line and "not found" not in line
     assert "Traceback" not in r.stderr
     assert job.outputs_dict()["exit_code"] == "3"
     assert "exit 3" in job.summary.read_text()

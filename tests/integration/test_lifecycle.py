@@ -269,4 +269,4 @@ def test_missing_binary_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
     with pytest.raises(caw.ProviderNotInstalled) as info:
         agent().completion("hi")
     assert info.value.provider == "claude"
-    assert "not found" in str(info.value)
+    assert f"CAW_CLAUDE_BIN={tmp_path / 'no-such-claude'} is not an executable file" in str(info.value)

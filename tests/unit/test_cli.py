@@ -346,6 +346,14 @@ def test_plain_mode_prints_progress_on_stderr(script: Script) -> None:
     assert "tool call" not in r.stdout
 
 
+def test_debug_prints_each_event_line_once(script: Script) -> None:
+    script.events.insert(1, ToolCallEvent(provider="claude", id="t1", name="Bash", arguments={"command": "ls"}))
+    r = script.invoke("run", "x", "--debug")
+    assert r.exit_code == 0, r.stderr
+    progress = [ln for ln in r.stderr.splitlines() if ln.startswith("caw: [claude]")]
+    assert len(progress) == len(set(progress)) == 3, r.stderr  # session started, tool call, text
+
+
 def test_json_prints_the_trajectory_with_resume_handle(script: Script, data: Path) -> None:
     r = script.invoke("run", "x", "--json")
     assert r.exit_code == 0, r.stderr

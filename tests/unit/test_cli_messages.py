@@ -76,3 +76,56 @@ def test_main_keeps_typer_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: py
     assert _main(monkeypatch, "--version") == 0
     assert capsys.readouterr().out.startswith("caw ")
     assert _main(monkeypatch, "run", "--bogus-flag") == 2
+
+
+# ---- providers that cannot start -------------------------------------------------------------------------
+@pytest.fixture
+def no_clis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH with no agent CLI on it, and no CAW_<NAME>_BIN."""
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for var in ("CAW_PROVIDER", "CAW_CLAUDE_BIN", "CAW_CODEX_BIN", "CAW_OPENCODE_BIN"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("caw: error: ")]
+
+
+@pytest.mark.usefixtures("no_clis")
+def test_no_cli_installed_is_one_short_line_with_each_install_hint_once(runner: CliRunner) -> None:
+    r = runner.invoke(app, ["run", "hi", "--provider", "claude,codex,opencode"])
+    assert r.exit_code == 3
+    assert _error_lines(r.stderr) == [
+        "caw: error: no agent CLI is installed (tried claude, codex, opencode) — install one: "
+        "npm install -g @anthropic-ai/claude-code | @openai/codex | opencode-ai"
+    ]
+    for package in ("@anthropic-ai/claude-code", "@openai/codex", "opencode-ai"):
+        assert r.stderr.count(package) == 1, r.stderr
+
+
+@pytest.mark.usefixtures("no_clis")
+def test_a_bin_variable_pointing_nowhere_is_named_not_reported_as_missing_from_path(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAW_CLAUDE_BIN", "/nowhere/claude")
+    r = runner.invoke(app, ["run", "hi", "--provider", "claude"])
+    assert r.exit_code == 3
+    (line,) = _error_lines(r.stderr)
+    assert "CAW_CLAUDE_BIN=/nowhere/claude is not an executable file" in line
+    assert "not found" not in line and "not installed" not in line
+    r = runner.invoke(app, ["run", "hi", "--provider", "claude,codex"])
+    (line,) = _error_lines(r.stderr)
+    assert "claude: CAW_CLAUDE_BIN=/nowhere/claude is not an executable file; codex: not installed" in line
+    assert line.endswith("— fix or unset CAW_CLAUDE_BIN; install one: npm install -g @openai/codex")
+
+
+# ---- saved trajectories ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("doc", ["{}", '{"name": "x"}', "[]", "3"])
+def test_traj_show_refuses_json_that_is_not_a_trajectory(runner: CliRunner, tmp_path: Path, doc: str) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(doc)
+    r = runner.invoke(app, ["traj", "show", str(path)])
+    assert r.exit_code == 2
+    (line,) = _error_lines(r.stderr)
+    assert "is not a caw trajectory" in line and r.stdout == ""
