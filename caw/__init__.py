@@ -43,7 +43,7 @@ from caw.models import (
     UsageStats,
 )
 from caw.providers.order import get_provider_order, set_provider_order
-from caw.session import Session, TurnStream
+from caw.session import AsyncTurnStream, Session, TurnStream
 from caw.state.store import list_sessions
 from caw.version import __version__
 
@@ -51,6 +51,7 @@ __all__ = [
     "Agent",
     "AgentSpec",
     "AllProvidersFailed",
+    "AsyncTurnStream",
     "Attempt",
     "AuthenticationError",
     "CawError",

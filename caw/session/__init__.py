@@ -6,6 +6,6 @@ May import every layer below it: ``caw.errors``/``models``/``events``/``text``, 
 ``caw.state``, ``caw.policy``, ``caw.transport``, ``caw.providers``. Never the agent, interactive or cli.
 """
 
-from caw.session.session import Logger, Session, SessionSetup, TurnStream
+from caw.session.session import AsyncTurnStream, Logger, Session, SessionSetup, TurnStream
 
-__all__ = ["Logger", "Session", "SessionSetup", "TurnStream"]
+__all__ = ["AsyncTurnStream", "Logger", "Session", "SessionSetup", "TurnStream"]

@@ -16,11 +16,11 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from caw.errors import (
     CawError,
@@ -41,6 +41,8 @@ from caw.session.candidate import Candidate
 from caw.session.runner import TurnRunner
 from caw.session.turn import TurnControl, TurnOptions, run_turn
 from caw.state.store import SessionStore, load_trajectory_file, save_trajectory_file
+
+_T = TypeVar("_T")
 
 
 class Logger(Protocol):
@@ -72,6 +74,11 @@ class _FifoLock:
             self._serving += 1
             self._cond.notify_all()
 
+    def if_serving(self, ticket: int, fn: Callable[[], _T]) -> _T | None:
+        """``fn()`` under the lock when ``ticket`` holds it, so no later ticket can start meanwhile."""
+        with self._cond:
+            return fn() if self._serving == ticket else None
+
 
 class TurnStream:
     """Iterate to receive events as they arrive; ``turn`` holds the finished Turn afterwards.
@@ -101,6 +108,173 @@ class TurnStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class AsyncTurnStream:
+    """``async for`` over the events of one turn, as they arrive; ``turn`` holds the finished Turn afterwards.
+
+    The async twin of ``TurnStream`` (``Session.astream``). The turn runs on a worker thread, which fetches
+    the next event only when the loop asks for it, so the event loop never blocks. Leaving early (``break``,
+    ``aclose()``, the consuming task cancelled) cancels the turn; the partial turn is kept, as cancelled.
+    After a ``break`` the cancel finishes in the background; ``await stream.aclose()`` waits for it.
+    """
+
+    def __init__(self, session: Session, message: str) -> None:
+        self._session = session
+        self._message = message
+        self._turn: Turn | None = None
+        self._started = False
+        self._finished = False  # the worker delivered the turn or an error
+        self._closed_unstarted = False
+        self._ticket = -1
+        self._control: TurnControl | None = None
+        self._asked = threading.Semaphore(0)  # one release per event asked for (and one to wake it to stop)
+        self._abandoned = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[str, Any]] | None = None
+        self._exited: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._direct: AsyncGenerator[Event, None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        # a fresh async generator: after ``break`` nothing else holds it, so asyncio closes it (and the turn)
+        return self._iterate()
+
+    async def __anext__(self) -> Event:
+        if self._direct is None:
+            self._direct = self._iterate()
+        return await self._direct.__anext__()
+
+    @property
+    def turn(self) -> Turn:
+        """The finished turn; after an early exit, the partial turn kept as cancelled (if one was built)."""
+        if self._turn is None:
+            raise SessionStateError("the turn has not finished yet: iterate the stream first")
+        return self._turn
+
+    async def aclose(self) -> None:
+        """Stop early: cancel the turn, keep the partial turn, return when nothing runs any more. Idempotent."""
+        if not self._started:
+            self._started = self._finished = self._closed_unstarted = True  # nothing was sent, nothing will be
+            return
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def __aenter__(self) -> AsyncTurnStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- the loop side ---------------------------------------------------------------------------------
+    async def _iterate(self) -> AsyncGenerator[Event, None]:
+        if self._closed_unstarted:
+            return
+        if self._started:
+            raise SessionStateError("an AsyncTurnStream can be iterated once")
+        self._start()
+        assert self._queue is not None
+        try:
+            while True:
+                self._asked.release()
+                kind, value = await self._queue.get()
+                if kind == "event":
+                    yield value
+                    continue
+                self._finished = True
+                if kind == "turn":
+                    self._turn = value
+                    return
+                raise value
+        finally:
+            if not self._finished:  # break (asyncio closes the generator), aclose(), or the task cancelled
+                await self.aclose()
+
+    def _start(self) -> None:
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._exited = self._loop.create_future()
+        self._ticket = self._session._fifo.ticket()  # the place in line is taken when iteration starts
+        threading.Thread(target=self._work, name="caw-astream", daemon=True).start()
+
+    async def _shutdown(self) -> None:
+        assert self._queue is not None and self._exited is not None
+        self._abandoned.set()
+        self._asked.release()  # wake a worker waiting to be asked
+        await asyncio.get_running_loop().run_in_executor(None, self._cancel_running)
+        await asyncio.shield(self._exited)
+        while not self._queue.empty():  # what the worker delivered after the consumer stopped listening
+            kind, value = self._queue.get_nowait()
+            if kind == "turn":
+                self._turn = value
+        self._finished = True
+
+    # ---- the worker side -------------------------------------------------------------------------------
+    def _cancel_running(self) -> None:
+        """Cancel this stream's turn if it is the one running (``TurnControl.cancel`` blocks until the CLI is gone)."""
+        session = self._session
+
+        def raise_flags() -> TurnControl | None:
+            session._cancel_wait.set()  # also ends a limit wait of this turn
+            control = session._control
+            if control is not None:
+                control.cancelled.set()
+            return control
+
+        control = session._fifo.if_serving(self._ticket, raise_flags)
+        if control is not None:
+            control.cancel()
+
+    def _work(self) -> None:
+        session = self._session
+        try:
+            # wait in line here, not inside the generator: a stream abandoned in line sends nothing
+            session._fifo.acquire(self._ticket)
+            gen = session._ticketed_events(self._ticket, self._message)  # its acquire returns at once
+            running = False
+            while True:
+                self._asked.acquire()
+                if self._abandoned.is_set():
+                    break
+                running = True
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    self._post("turn", stop.value)
+                    return
+                except BaseException as exc:
+                    if self._abandoned.is_set():  # cancelled by aclose(): the error carries the partial turn
+                        self._turn = getattr(exc, "turn", None)
+                    self._post("error", exc)
+                    return
+                self._control = session._control  # this turn's: the generator is paused inside its attempt
+                self._post("event", ev)
+            if running:
+                gen.close()  # the partial turn is recorded as cancelled (Session._keep_abandoned)
+                control = self._control
+                self._turn = control.turn if control is not None else None
+            else:
+                session._fifo.release()
+        finally:
+            self._post("exited", None)
+
+    def _post(self, kind: str, value: Any) -> None:
+        loop, queue, exited = self._loop, self._queue, self._exited
+        assert loop is not None and queue is not None and exited is not None
+
+        def deliver() -> None:
+            if kind == "exited":
+                if not exited.done():
+                    exited.set_result(None)
+            else:
+                queue.put_nowait((kind, value))
+
+        try:
+            loop.call_soon_threadsafe(deliver)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            pass
 
 
 @dataclass
@@ -154,6 +328,19 @@ class Session:
         self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
         if self._committed is not None and not self.trajectory.agent:
             self.trajectory.agent = self._committed.provider.name
+        if self._committed is not None:
+            self._note_kept_system_prompt(self._committed)
+
+    def _note_kept_system_prompt(self, cand: Candidate) -> None:
+        """A resumed claude conversation keeps its first system prompt: say so rather than pretend."""
+        before, now = self.trajectory.system_prompt, cand.config.system_prompt
+        if cand.provider.keeps_first_system_prompt and now is not None and before is not None and now != before:
+            note = (
+                f"{cand.provider.name} keeps this conversation's first system prompt on resume; "
+                "the new system prompt is not applied (start a new conversation to change it)"
+            )
+            self.trajectory.notes.append(note)
+            self._log("warn", note)
 
     # ---- public API ------------------------------------------------------------------------------
     def send(self, message: str) -> Turn:
@@ -178,6 +365,21 @@ class Session:
         iterated sends nothing and holds up nobody.
         """
         return TurnStream(self._ticketed_events(None, message))
+
+    def astream(self, message: str) -> AsyncTurnStream:
+        """``async for`` twin of ``stream``: the same events, and the event loop is never blocked.
+
+        >>> async def watch(session):                            # doctest: +SKIP
+        ...     stream = session.astream("List the files here.")
+        ...     async for event in stream:
+        ...         print(event_summary(event))
+        ...     return stream.turn
+
+        Like ``stream``, the turn takes its place in line (after earlier ``send``/``send_async``/``stream``
+        calls) when iteration starts. Leaving the loop early (``break``, ``aclose()``, the task cancelled)
+        cancels the turn and keeps the partial turn.
+        """
+        return AsyncTurnStream(self, message)
 
     def cancel(self) -> None:
         """Stop the running turn (or a limit wait). Returns when the CLI and its tools are gone."""
@@ -449,6 +651,8 @@ class Session:
     def _record_turn(self, turn: Turn) -> None:
         with self._lock:
             self.trajectory.turns.append(turn)
+            # issue 12: with no model configured, the one the CLI reported (claude's init) names the trajectory's
+            self.trajectory.model = self.trajectory.model or turn.model
             self.trajectory.resume_handle = self._handle_or_none()
             store = self._setup.store
             if store is not None:
@@ -529,4 +733,4 @@ class Session:
                 pass
 
 
-__all__ = ["Logger", "Session", "SessionSetup", "TurnStream"]
+__all__ = ["AsyncTurnStream", "Logger", "Session", "SessionSetup", "TurnStream"]
