@@ -137,6 +137,8 @@ class Provider(ABC):
     name: ClassVar[str]
     #: other accepted spellings of ``name`` (lower case), e.g. ``claude_code``
     aliases: ClassVar[tuple[str, ...]] = ()
+    #: the CLI keeps a conversation's first system prompt on resume, whatever caw passes later
+    keeps_first_system_prompt: ClassVar[bool] = False
     binary_name: ClassVar[str]
     #: env var pointing at the CLI's config home (None when the CLI has none)
     config_home_var: ClassVar[str | None] = None

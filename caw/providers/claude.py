@@ -11,7 +11,13 @@ Protocol facts this adapter relies on (observed on 2.1.197, see shared/reference
 * ``system/api_retry`` announces a retry the CLI makes on its own; ``rate_limit_event`` carries the reset
   time (epoch seconds) on the subscription path; ``allowed`` events arrive on healthy turns too;
 * a 200 reply whose text is ``Claude AI usage limit reached|<epoch>`` is passed through as a success;
-* resume is scoped to the working directory and the config home (``CLAUDE_CONFIG_DIR``).
+* resume is scoped to the working directory and the config home (``CLAUDE_CONFIG_DIR``);
+* an interrupted turn (SIGINT) ends with ``result`` ``error_during_execution``, ``terminal_reason:
+  "aborted_tools"`` (or ``aborted_streaming``) and ``errors: ["[ede_diagnostic] result_type=…"]``: that
+  line is the CLI's internal diagnostic (its own SDK filters it out), not an error to show;
+* with ``--include-partial-messages`` (opt-in through ``extra_args``) ``stream_event`` frames carry the raw
+  SSE events; the aggregated ``assistant`` event of a block follows its last delta, and a stream the CLI
+  abandons (cut mid-way, then asked again without streaming) is never confirmed by an ``assistant`` event.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from caw.events import (
     ToolCallEvent,
     ToolResultEvent,
     UsageEvent,
+    WarningEvent,
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
 from caw.providers.base import (
@@ -149,6 +156,9 @@ class ClaudeProvider(Provider):
         "isusingoverage", r"\bcredit\s+balance\s+(?:is\s+)?too\s+low", r"\btemporarily\s+limiting\s+requests",
         r"\bhit\s+your\s+(?:session\s+|weekly\s+)?limit\b",
     )  # fmt: skip
+    #: claude >= 2.1.3xx records the system prompt on a conversation's first request and reuses it on every
+    #: resume (--system-prompt-snapshot, on by default): a different prompt on resume is ignored
+    keeps_first_system_prompt = True
     install_command = "npm install -g @anthropic-ai/claude-code"
     login_command = "run `claude /login` or set ANTHROPIC_API_KEY"
 
@@ -159,6 +169,11 @@ class ClaudeProvider(Provider):
         elif request.new_key:
             inv.argv += ["--session-id", request.new_key]
         inv.argv += config_args(config, inv.temp_paths)
+        if "--settings" not in config.extra_args:
+            # claude >= 2.1.234 may continue by itself when a usage limit resets: caw's auto-wait owns that
+            inv.argv += ["--settings", _NO_AUTO_CONTINUE]
+        # and its retry watchdog must not sit out a usage limit silently (caw waits visibly, or reports it)
+        inv.env["CLAUDE_CODE_RETRY_WATCHDOG_MAX_USAGE_LIMIT_WAIT_MS"] = "0"
         inv.stdin = request.prompt.encode()
         inv.cwd = config.cwd
         return inv
@@ -186,6 +201,9 @@ class ClaudeProvider(Provider):
         home = self.config_home(env)
         config_home = Path(home) if home else user_home(env) / ".claude"
         return env_signal(env, _CREDENTIAL_VARS) or file_signal(env, config_home / ".credentials.json")
+
+
+_NO_AUTO_CONTINUE = '{"autoContinueAtUsageLimit": false}'
 
 
 def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
@@ -282,11 +300,17 @@ class ClaudeParser(TurnParser):
     def __init__(self) -> None:
         super().__init__()
         self._assistant_error: str | None = None
+        self._terminal_reason: str | None = None  # set by an interrupted turn's result (aborted_*)
+        self._streaming_id: str | None = None  # the message whose deltas are streaming (message_start)
+        # text streamed as deltas and not yet confirmed by the message's assistant event: message id -> text
+        self._streamed: dict[str, list[str]] = {}
 
     def on_json(self, obj: dict[str, Any]) -> list[Event]:
         kind = obj.get("type")
+        if kind == "stream_event":
+            return self._stream_event(obj.get("event") or {})
         if kind == "assistant":
-            return self._assistant(obj)
+            return [*self._abandoned(obj), *self._assistant(obj)]
         if kind == "user":
             return self._user(obj)
         if kind == "result":
@@ -322,6 +346,37 @@ class ClaudeParser(TurnParser):
             ]
         return [RawEvent(provider=self.provider, data=obj)]
 
+    def _stream_event(self, event: dict[str, Any]) -> list[Event]:
+        """``--include-partial-messages``: text deltas become TextEvents as they stream; the rest is dropped
+        (the aggregated ``assistant`` events carry the same blocks whole)."""
+        etype = event.get("type")
+        if etype == "message_start":
+            mid = (event.get("message") or {}).get("id")
+            self._streaming_id = str(mid) if mid else None
+            return []
+        delta = event.get("delta") or {}
+        if etype == "content_block_delta" and delta.get("type") == "text_delta" and self._streaming_id:
+            text = str(delta.get("text") or "")
+            self._streamed.setdefault(self._streaming_id, []).append(text)
+            return [TextEvent(provider=self.provider, text=text, message_id=self._streaming_id)]
+        return []
+
+    def _abandoned(self, obj: dict[str, Any]) -> list[Event]:
+        """Deltas of another message that no assistant event confirmed: the CLI dropped that stream."""
+        mid = (obj.get("message") or {}).get("id")
+        gone = [m for m in self._streamed if m != mid]
+        for m in gone:
+            del self._streamed[m]
+        if not gone:
+            return []
+        return [
+            WarningEvent(
+                provider=self.provider,
+                message="claude's response stream broke off and it asked again: the text streamed before this "
+                "notice was cut short, the complete answer follows",
+            )
+        ]
+
     def _assistant(self, obj: dict[str, Any]) -> list[Event]:
         msg = obj.get("message") or {}
         if obj.get("error"):
@@ -333,7 +388,14 @@ class ClaudeParser(TurnParser):
         for block in msg.get("content") or []:
             btype = block.get("type")
             if btype == "text":
-                events.append(TextEvent(provider=self.provider, text=block.get("text", ""), message_id=mid))
+                text = str(block.get("text", ""))
+                streamed = "".join(self._streamed.pop(mid, [])) if mid else ""
+                if streamed and text.startswith(streamed):
+                    text = text[len(streamed) :]  # the deltas said it already: only what they missed
+                elif streamed:
+                    text = ""  # the deltas are what the consumer saw; the assembler merged them into the block
+                if text:
+                    events.append(TextEvent(provider=self.provider, text=text, message_id=mid))
             elif btype == "thinking":
                 events.append(ThinkingEvent(provider=self.provider, text=block.get("thinking", ""), message_id=mid))
             elif btype == "tool_use":
@@ -391,7 +453,13 @@ class ClaudeParser(TurnParser):
         status = obj.get("api_error_status")
         status = status if isinstance(status, int) else None
         if obj.get("is_error"):
-            errors = obj.get("errors") or []
+            # issue 12: "[ede_diagnostic] …" is claude's internal note on an interrupted turn, never the error
+            errors = [e for e in obj.get("errors") or [] if not str(e).startswith("[ede_diagnostic]")]
+            reason = str(obj.get("terminal_reason") or "")
+            if not text and not errors and reason.startswith("aborted"):
+                # interrupted: caw's cancel reports it (run_turn); finish() says so if someone else stopped it
+                self._terminal_reason = reason
+                return events
             message = str(text) if text else "; ".join(str(e) for e in errors) or "the turn failed"
             events.append(
                 ErrorEvent(
@@ -447,6 +515,10 @@ class ClaudeParser(TurnParser):
     def finish(self, exit_code: int | None, stderr: str) -> list[Event]:
         if self.closed:
             return []
+        if self._terminal_reason is not None:
+            self.closed = True
+            message = f"claude was interrupted before it finished the turn ({self._terminal_reason})"
+            return [ErrorEvent(provider=self.provider, kind="cancelled", message=message)]
         line = last_meaningful_line(stderr)
         if "No conversation found" in stderr:
             self.closed = True
