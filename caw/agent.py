@@ -21,10 +21,11 @@ from caw.errors import (
     ConfigurationError,
     InvalidResumeHandle,
     ProviderNotInstalled,
+    SessionNotFound,
     UsageLimitError,
 )
 from caw.interactive import InteractiveResult, launch
-from caw.models import MCPServer, ModelTier, ToolGroup, Trajectory
+from caw.models import REASONING_EFFORTS, MCPServer, ModelTier, ToolGroup, Trajectory
 from caw.policy.autowait import LimitWaitPolicy
 from caw.providers import canonical_name, get_provider
 from caw.providers.base import RunConfig
@@ -81,7 +82,7 @@ class Agent:
         system_prompt: str | None = None,
         model: str | ModelTier | None = None,
         reasoning: str | None = None,
-        tools: ToolGroup | None = None,
+        tools: ToolGroup | str | None = None,
         tool_servers: Iterable[MCPServer | str] | None = None,
         stateless_tools: Iterable[Any] | None = None,
         name: str = "",
@@ -94,8 +95,11 @@ class Agent:
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.system_prompt = system_prompt
         self.model: str | ModelTier | None = model if model is not None else (os.environ.get("CAW_MODEL") or None)
-        self.reasoning = reasoning if reasoning is not None else (os.environ.get("CAW_EFFORT") or None)
-        self.tools = tools
+        if reasoning is not None:
+            self.reasoning = check_reasoning(reasoning)
+        else:
+            self.reasoning = check_reasoning(os.environ.get("CAW_EFFORT") or None, source="CAW_EFFORT")
+        self.tools = check_tools(tools)
         self._mcp: list[MCPServer] = []
         for server in tool_servers or ():
             self.add_tool_server(server)
@@ -143,13 +147,14 @@ class Agent:
         self.model = model
 
     def set_reasoning(self, reasoning: str | None) -> None:
-        self.reasoning = reasoning
+        self.reasoning = check_reasoning(reasoning)
 
     def set_system_prompt(self, system_prompt: str | None) -> None:
         self.system_prompt = system_prompt
 
-    def set_tools(self, tools: ToolGroup | None) -> None:
-        self.tools = tools
+    def set_tools(self, tools: ToolGroup | str | None) -> None:
+        """A ``ToolGroup``, or the ``--tools`` spelling (``"reader,exec"``, ``"all,-web"``)."""
+        self.tools = check_tools(tools)
 
     def add_mcp_server(self, server: MCPServer) -> None:
         if any(s.name == server.name for s in self._mcp):
@@ -233,6 +238,9 @@ class Agent:
                 "that is not a resume handle; a bare session id is accepted only when data_dir is set",
                 why="not_a_handle",
             )
+        elif isinstance(text, str) and not looks_like_handle(text) and store is not None and text:
+            # not shaped like a handle, so it was meant as a session id: say that it is not there
+            raise SessionNotFound(text, store.root)
         handle = decode(text, resolve=canonical_name)
         pinned = agent._explicit_provider
         pinned_one = pinned is not None and not (isinstance(pinned, str) and pinned.lower() == "auto")
@@ -246,7 +254,7 @@ class Agent:
         if handle.config_home and provider.config_home_var and provider.config_home_var not in env:
             env[provider.config_home_var] = handle.config_home
         explicit_model = kw.get("model")
-        explicit_effort = kw.get("reasoning")
+        explicit_effort = agent.reasoning if kw.get("reasoning") else None
         config = RunConfig(
             model=provider.resolve_model(explicit_model) if explicit_model else handle.model,
             reasoning=explicit_effort or handle.reasoning,
@@ -325,7 +333,11 @@ class Agent:
                 continue
             if key == "provider":
                 clone.set_provider(value)
-            elif key in ("model", "reasoning", "system_prompt", "tools", "logger"):
+            elif key == "reasoning":
+                clone.reasoning = check_reasoning(value)
+            elif key == "tools":
+                clone.tools = check_tools(value)
+            elif key in ("model", "system_prompt", "logger"):
                 setattr(clone, key, value)
             elif key == "metadata":
                 clone.metadata.update(value)
@@ -393,6 +405,40 @@ class Agent:
             check_writable(setup.traj_path.parent)
         _attach_limits(setup, self, o)
         return setup
+
+
+def check_tools(tools: object) -> ToolGroup | None:
+    """``tools`` as the Agent keeps it: a ``ToolGroup``, the CLI's spelling parsed, else ConfigurationError.
+
+    >>> check_tools("reader,exec") == ToolGroup.READER | ToolGroup.EXEC
+    True
+    """
+    if tools is None or isinstance(tools, ToolGroup):
+        return tools
+    if isinstance(tools, str):
+        try:
+            return ToolGroup.parse(tools)
+        except ValueError as exc:
+            raise ConfigurationError(f"tools={tools!r}: {exc}") from None
+    raise ConfigurationError(
+        f"tools must be a ToolGroup or a comma list of its names (e.g. 'reader,exec'), not {tools!r}"
+    )
+
+
+def check_reasoning(reasoning: object, *, source: str = "reasoning") -> str | None:
+    """A reasoning effort the CLIs take (``REASONING_EFFORTS``, any case), else ConfigurationError.
+
+    >>> check_reasoning("High")
+    'high'
+    """
+    if reasoning is None:
+        return None
+    value = reasoning.strip().lower() if isinstance(reasoning, str) else reasoning
+    if value not in REASONING_EFFORTS:
+        raise ConfigurationError(
+            f"{source}={reasoning!r} is not a reasoning effort; use one of: {', '.join(REASONING_EFFORTS)}"
+        )
+    return str(value)
 
 
 def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None:

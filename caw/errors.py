@@ -19,6 +19,7 @@ CawError
 ├── TurnCancelled                          Session.cancel() or a signal stopped the turn
 ├── InvalidResumeHandle (also ValueError)  a resume handle that cannot be decoded
 ├── SessionStateError                      e.g. resume_handle before the first turn, send on a read-only session
+│   └── SessionNotFound                    a bare session id the data dir does not hold
 └── AllProvidersFailed                     every provider of a fallback order failed (also an ExceptionGroup)
 
 Every error pickles with all its attributes (``__reduce__`` below), so it crosses process boundaries:
@@ -259,6 +260,18 @@ class InvalidResumeHandle(CawError, ValueError):
 
 class SessionStateError(CawError):
     """The session cannot do that now (no turn yet, read-only, already ended)."""
+
+
+class SessionNotFound(SessionStateError):
+    """``resume_session`` got a bare session id (not a handle) that the data dir does not hold.
+
+    ``session_id`` and ``data_dir`` say which; catch it as ``SessionStateError``.
+    """
+
+    def __init__(self, session_id: str, data_dir: Path | str) -> None:
+        super().__init__(f"no session {session_id!r} in {data_dir}")
+        self.session_id = session_id
+        self.data_dir = str(data_dir)
 
 
 class AllProvidersFailed(CawError, ExceptionGroup[Exception]):  # noqa: F821  (ruff still targets py310)

@@ -220,6 +220,40 @@ class ToolGroup(enum.Flag):
     def __sub__(self, other: ToolGroup) -> ToolGroup:
         return self & ~other
 
+    @classmethod
+    def parse(cls, text: str) -> ToolGroup:
+        """The ``--tools`` spelling: a comma list of group names, any case; ``-name`` subtracts.
+
+        >>> ToolGroup.parse("reader,exec") == ToolGroup.READER | ToolGroup.EXEC
+        True
+        >>> ToolGroup.parse("all,-web") == ToolGroup.ALL - ToolGroup.WEB
+        True
+
+        Raises ``ValueError`` for a name that is not a group (the message lists the groups; ``caw.Agent``
+        raises it as ``ConfigurationError``).
+        """
+        result = cls.NONE
+        for raw in text.split(","):
+            part = raw.strip()
+            if not part:
+                continue
+            name = part.lstrip("+-").strip().upper().replace("-", "_")
+            member = cls.__members__.get(name)
+            if member is None:
+                raise ValueError(f"unknown tool group {part!r}; the groups are: {cls.names()}")
+            result = result - member if part.startswith("-") else result | member
+        return result
+
+    @classmethod
+    def names(cls) -> str:
+        """``reader, writer, exec, ...``: every group's name as ``parse`` takes it."""
+        return ", ".join(m.lower() for m in cls.__members__)
+
+
+#: reasoning-effort levels the CLIs take (claude --effort: low..max; codex model_reasoning_effort: none,
+#: minimal..xhigh; opencode --variant passes the provider's own names, these among them)
+REASONING_EFFORTS: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
 
 class ModelTier(str, enum.Enum):
     """A provider-neutral model choice; each provider maps it to a concrete model."""

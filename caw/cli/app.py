@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
 from caw.cli.args import PromptSource, RunArgs, default_data_dir, parse_tools
-from caw.cli.exit_codes import ExitCode, UsageProblem, install_hint, login_hint
+from caw.cli.exit_codes import ExitCode, UsageProblem, failure_for, install_hint, login_hint
 from caw.cli.runner import CliContext, execute, guard
 from caw.models import Trajectory
 
@@ -67,6 +67,9 @@ MaxWaitOpt = Annotated[
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Never wait for a usage limit: exit 75 at once.")]
 TimeoutOpt = Annotated[Optional[str], typer.Option("--timeout", help="Give up on a turn after this long (30s, 10m).")]
 IdleOpt = Annotated[Optional[str], typer.Option("--idle-timeout", help="Give up when the CLI is silent this long.")]
+FirstOutputOpt = Annotated[
+    Optional[str], typer.Option("--first-output-timeout", help="Give up when the model has not answered this long.")
+]
 SaveOpt = Annotated[Optional[Path], typer.Option("--save", help="Also write the trajectory JSON to this file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the final trajectory as JSON.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON event per line as they arrive.")]
@@ -109,6 +112,7 @@ def run(
     no_wait: NoWaitOpt = False,
     timeout: TimeoutOpt = None,
     idle_timeout: IdleOpt = None,
+    first_output_timeout: FirstOutputOpt = None,
     save: SaveOpt = None,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
@@ -119,6 +123,7 @@ def run(
     args = RunArgs(
         provider=provider, model=model, effort=effort, tools=tools, system_prompt=system_prompt, cwd=cwd,
         data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
+        first_output_timeout=first_output_timeout,
         save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
     )  # fmt: skip
     raise typer.Exit(execute(args, PromptSource(prompt, file), resume, CliContext.of(ctx)))
@@ -127,8 +132,14 @@ def run(
 @app.command("resume")
 def resume_cmd(
     ctx: typer.Context,
-    handle: Annotated[str, typer.Argument(help="A resume handle (or a session id from `caw sessions`).")],
+    handle: Annotated[
+        Optional[str],
+        typer.Argument(help="A resume handle (or a session id from `caw sessions`); with --last, the prompt."),
+    ] = None,
     prompt: PromptArg = None,
+    last: Annotated[
+        bool, typer.Option("--last", help="Continue the newest session run in this directory (no HANDLE).")
+    ] = False,
     file: FileOpt = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
@@ -140,6 +151,7 @@ def resume_cmd(
     no_wait: NoWaitOpt = False,
     timeout: TimeoutOpt = None,
     idle_timeout: IdleOpt = None,
+    first_output_timeout: FirstOutputOpt = None,
     save: SaveOpt = None,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
@@ -147,12 +159,42 @@ def resume_cmd(
     debug: DebugOpt = False,
 ) -> None:
     """Continue a conversation. Without a prompt, re-sends the message a usage limit left unanswered."""
+    if last:
+        if handle is not None and prompt is not None:
+            _usage_exit(UsageProblem("--last takes no HANDLE", "pass only the prompt, or drop --last"))
+        prompt, handle = handle, None  # the one positional argument is the prompt
+        try:
+            handle = newest_session_here(data_dir or default_data_dir(), Path.cwd())
+        except UsageProblem as exc:
+            _usage_exit(exc)
+    elif handle is None:
+        _usage_exit(UsageProblem("no HANDLE given", "pass a resume handle or a session id, or --last"))
     args = RunArgs(
         provider=provider, model=model, effort=effort, tools=tools, system_prompt=system_prompt,
         data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
+        first_output_timeout=first_output_timeout,
         save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
     )  # fmt: skip
     raise typer.Exit(execute(args, PromptSource(prompt, file), handle, CliContext.of(ctx)))
+
+
+def newest_session_here(data_dir: Path, cwd: Path) -> str:
+    """``caw resume --last``: the id of the newest session in ``data_dir`` whose agent ran in ``cwd``."""
+    from caw.state.store import SessionStore, list_sessions
+
+    here = str(cwd.resolve())
+    store = SessionStore(data_dir)
+    for info in list_sessions(data_dir):  # newest first
+        if info.resume_handle and store.load(info.session_id).cwd == here:
+            return info.session_id
+    raise UsageProblem(
+        f"no session in {data_dir} was run in {here}", "`caw sessions` lists them; pass a handle or a session id"
+    )
+
+
+def _usage_exit(problem: UsageProblem) -> NoReturn:
+    sys.stderr.write(f"caw: error: {failure_for(problem).line}\n")
+    raise typer.Exit(int(ExitCode.USAGE))
 
 
 @app.command()

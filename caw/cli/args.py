@@ -35,6 +35,7 @@ class RunArgs:
     no_wait: bool = False
     timeout: str | None = None
     idle_timeout: str | None = None
+    first_output_timeout: str | None = None
     save: Path | None = None
     json: bool = False
     jsonl: bool = False
@@ -86,6 +87,8 @@ class RunArgs:
             kw["timeout"] = parse_duration_arg("--timeout", self.timeout)
         if self.idle_timeout is not None:
             kw["idle_timeout"] = parse_duration_arg("--idle-timeout", self.idle_timeout)
+        if self.first_output_timeout is not None:
+            kw["first_output_timeout"] = parse_duration_arg("--first-output-timeout", self.first_output_timeout)
         return kw
 
     def _data_dir_label(self, data_dir: Path) -> str:
@@ -119,24 +122,15 @@ def rich_countdown(*, clock: Clock, tz: tzinfo | None = None) -> WaitDisplay:
 
 
 def parse_tools(text: str) -> ToolGroup:
-    """``reader,writer`` -> READER|WRITER; ``all,-web`` subtracts; names are ToolGroup members, any case.
+    """``--tools``: ``ToolGroup.parse``, with an unknown name as a usage error.
 
     >>> parse_tools("reader,exec") == ToolGroup.READER | ToolGroup.EXEC
     True
     """
-    result = ToolGroup.NONE
-    names = ", ".join(m.lower() for m in ToolGroup.__members__)
-    for raw in text.split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        subtract = part.startswith("-")
-        name = part.lstrip("+-").strip().upper().replace("-", "_")
-        member = ToolGroup.__members__.get(name)
-        if member is None:
-            raise UsageProblem(f"--tools: unknown tool group {part!r}", f"use a comma list of: {names}")
-        result = result - member if subtract else result | member
-    return result
+    try:
+        return ToolGroup.parse(text)
+    except ValueError as exc:
+        raise UsageProblem(f"--tools: {str(exc).split(';')[0]}", f"use a comma list of: {ToolGroup.names()}") from None
 
 
 def parse_duration_arg(flag: str, text: str) -> float:

@@ -16,7 +16,7 @@ body. Two rules hold for every command:
   3    no provider available (not installed, or every provider failed to start)
   4    authentication or account (logged out, bad key; out of credits / spend cap)
   75   rate-limited beyond ``--max-wait`` or with ``--no-wait`` (EX_TEMPFAIL: requeue the job)
-  124  a timeout (``--timeout``, ``--idle-timeout``)
+  124  a timeout (``--timeout``, ``--idle-timeout``, ``--first-output-timeout``)
   130  interrupted (Ctrl-C, SIGTERM)
   ===  ==========================================================================================
 """
@@ -37,10 +37,12 @@ from caw.errors import (
     ConfigurationError,
     ContextOverflowError,
     ConversationNotFound,
+    FirstOutputTimeout,
     InvalidResumeHandle,
     ProviderCrashed,
     ProviderError,
     ProviderNotInstalled,
+    SessionNotFound,
     SessionStateError,
     StorageError,
     TurnCancelled,
@@ -115,6 +117,10 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
             str(exc) if str(exc).startswith("invalid resume handle") else f"invalid resume handle: {exc}",
             "pass the whole `caw1_…` string printed after a run (or a session id from `caw sessions`)",
         )
+    if isinstance(exc, SessionNotFound):
+        return Failure(
+            ExitCode.USAGE, str(exc), "`caw sessions` lists the sessions there; a resume handle starts with caw1_"
+        )
     if isinstance(exc, ConfigurationError | SessionStateError):
         return Failure(ExitCode.USAGE, str(exc), "see `caw run --help`")
     if isinstance(exc, StorageError):  # raised before the turn: after it, the session warns and goes on
@@ -147,7 +153,8 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
     if isinstance(exc, UsageLimitError):
         return _limit_failure(exc, handle)
     if isinstance(exc, CawTimeoutError):
-        todo = "raise --timeout / --idle-timeout" + (f", or {resume}" if resume else "")
+        flags = "--first-output-timeout" if isinstance(exc, FirstOutputTimeout) else "--timeout / --idle-timeout"
+        todo = f"raise {flags}" + (f", or {resume}" if resume else "")
         return Failure(ExitCode.TIMEOUT, str(exc), todo, provider=exc.provider)
     if isinstance(exc, ProviderCrashed):
         todo = "run with --debug to see its stderr"

@@ -383,7 +383,7 @@ def test_jsonl_lines_validate_against_the_event_schema(script: Script) -> None:
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
     assert [EVENT_ADAPTER.validate_json(ln).type for ln in lines] == [
-        "session_started", "text", "tool_call", "tool_result", "usage", "result",
+        "session_started", "text", "tool_call", "tool_result", "usage", "result", "caw_session",
     ]  # fmt: skip
     validator = jsonschema.Draft202012Validator(event_json_schema())
     for ln in lines:
@@ -395,7 +395,7 @@ def test_jsonl_failure_ends_with_a_fatal_error_event(script: Script) -> None:
     script.error = ProviderNotInstalled("claude", "claude")
     r = script.invoke("run", "x", "--jsonl")
     assert r.exit_code == ExitCode.NO_PROVIDER
-    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-1])
+    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-2])  # the last line is caw's caw_session
     assert isinstance(last, ErrorEvent) and last.fatal and last.kind == "cli"
     assert "not installed" in last.message
 
@@ -412,7 +412,7 @@ def test_jsonl_failure_ends_with_a_fatal_error_event(script: Script) -> None:
 def test_jsonl_closing_error_event_names_the_class(script: Script, error: BaseException, kind: str) -> None:
     script.error = error
     r = script.invoke("run", "x", "--jsonl", "--no-wait")
-    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-1])
+    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-2])  # the last line is caw's caw_session
     assert isinstance(last, ErrorEvent) and last.kind == kind and last.provider == "claude"
 
 
@@ -612,6 +612,34 @@ def test_resume_with_invalid_handle_exits_2(script: Script) -> None:
     assert r.exit_code == ExitCode.USAGE
     assert "caw: error: invalid resume handle:" in r.stderr and "truncated or edited" in r.stderr
     assert script.calls == []
+
+
+def test_resume_a_bare_session_id_that_is_not_there_says_so_not_bad_handle(script: Script, data: Path) -> None:
+    r = script.invoke("resume", "3f2a9c1b", "x")
+    assert r.exit_code == ExitCode.USAGE
+    assert f"caw: error: no session '3f2a9c1b' in {data} — `caw sessions` lists" in r.stderr
+    assert "invalid resume handle" not in r.stderr and script.calls == []
+
+
+def test_resume_last_continues_the_newest_session_of_this_directory(
+    script: Script, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    ids = []
+    for cwd in (here, there, here, there):
+        assert script.invoke("run", "first", "--cwd", str(cwd)).exit_code == 0
+        ids.append(list_sessions(data)[0].session_id)
+    monkeypatch.chdir(here)
+    r = script.invoke("resume", "--last", "and then?")
+    assert r.exit_code == 0, r.stderr
+    assert [t.input for t in kept(data, ids[2]).turns] == ["first", "and then?"]  # the newest one run here
+    assert script.calls[-1][2].cwd == str(here.resolve())
+    monkeypatch.chdir(tmp_path)
+    r = script.invoke("resume", "--last", "x")
+    assert r.exit_code == ExitCode.USAGE and f"no session in {data} was run in {tmp_path.resolve()}" in r.stderr
+    assert script.invoke("resume").exit_code == ExitCode.USAGE  # neither a handle nor --last
 
 
 def test_run_resume_option_resumes(script: Script, data: Path, tmp_path: Path) -> None:

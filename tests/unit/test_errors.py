@@ -29,6 +29,7 @@ from caw.errors import (
     ProviderCrashed,
     ProviderError,
     ProviderNotInstalled,
+    SessionNotFound,
     SessionStateError,
     StorageError,
     TurnCancelled,
@@ -88,6 +89,7 @@ CASES: dict[type[BaseException], Callable[[], BaseException]] = {
     TurnCancelled: lambda: TurnCancelled("stopped by signal SIGTERM", turn=partial_turn()),
     InvalidResumeHandle: lambda: InvalidResumeHandle("checksum mismatch", why="corrupt"),
     SessionStateError: lambda: SessionStateError("no resume handle yet"),
+    SessionNotFound: lambda: SessionNotFound("3f2a9c1b", "/data/caw"),
     AllProvidersFailed: lambda: AllProvidersFailed(
         "every provider failed",
         [
