@@ -28,6 +28,7 @@ ErrorKind = Literal[
     "server",  # 5xx, overloaded, connection problems: transient on the provider's side
     "invalid_request",  # the API rejected the request (4xx other than the above)
     "cli",  # the CLI itself failed (bad flag, config error, crash)
+    "cancelled",  # the turn was interrupted (Session.cancel, Ctrl-C, SIGTERM): a stream's last word, non-fatal
     "unknown",
 ]
 
@@ -67,13 +68,28 @@ class ToolCallEvent(_Event):
 
 
 class ToolResultEvent(_Event):
+    """A tool's result. The session fills ``name`` and ``arguments`` from the call (``tool_call``) it answers."""
+
     type: Literal["tool_result"] = "tool_result"
     id: str
     output: str = ""
     is_error: bool = False
-    #: set when the provider reports a call and its result together (codex, opencode)
     name: str | None = None
     arguments: dict[str, Any] | None = None
+
+
+class ToolDeniedEvent(_Event):
+    """The CLI refused a tool use its permissions do not allow: the model asked, nothing ran (issue 12).
+
+    ``name`` is the tool as the CLI names it; ``tools=`` (``--tools``) allows it. From claude's
+    ``permission_denials``, opencode's auto-rejected permission asks, codex's declined items and MCP calls
+    that need an approval (codex 0.169 prints no item for a command its read-only sandbox refuses).
+    """
+
+    type: Literal["tool_denied"] = "tool_denied"
+    id: str = ""
+    name: str
+    message: str = ""
 
 
 class UsageEvent(_Event):
@@ -85,7 +101,7 @@ class UsageEvent(_Event):
 
 
 class ResultEvent(_Event):
-    """The CLI closed the turn successfully."""
+    """The CLI closed the turn successfully. ``text`` is the answer (the session fills it when the CLI does not)."""
 
     type: Literal["result"] = "result"
     text: str | None = None
@@ -142,6 +158,20 @@ class LimitWaitEvent(_Event):
     message: str = ""
 
 
+class CawSessionEvent(_Event):
+    """caw's own closing line of ``caw run --jsonl``: the session to look up (``caw sessions``) or resume.
+
+    ``session_id`` is caw's id (not the CLI's, which is ``provider_session_id``); ``resume_handle`` is what
+    ``caw resume`` takes (None when the conversation never started).
+    """
+
+    type: Literal["caw_session"] = "caw_session"
+    session_id: str
+    resume_handle: str | None = None
+    provider_session_id: str | None = None
+    exit_code: int = 0
+
+
 class RawEvent(_Event):
     """A line the parser did not recognise, passed through unchanged."""
 
@@ -156,6 +186,7 @@ Event = Annotated[
         ThinkingEvent,
         ToolCallEvent,
         ToolResultEvent,
+        ToolDeniedEvent,
         UsageEvent,
         ResultEvent,
         RateLimitEvent,
@@ -163,6 +194,7 @@ Event = Annotated[
         WarningEvent,
         ErrorEvent,
         LimitWaitEvent,
+        CawSessionEvent,
         RawEvent,
     ],
     Field(discriminator="type"),
@@ -188,7 +220,10 @@ def event_summary(ev: Event) -> str:
     if isinstance(ev, ToolCallEvent):
         return f"{p}tool call {ev.name}: {_clip(str(ev.arguments))}"
     if isinstance(ev, ToolResultEvent):
-        return f"{p}tool result{' (error)' if ev.is_error else ''}: {_clip(ev.output)}"
+        named = f" {ev.name}" if ev.name else ""
+        return f"{p}tool result{named}{' (error)' if ev.is_error else ''}: {_clip(ev.output)}"
+    if isinstance(ev, ToolDeniedEvent):
+        return f"{p}tool use refused: {ev.name}" + (f": {_clip(ev.message)}" if ev.message else "")
     if isinstance(ev, UsageEvent):
         u = ev.usage
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ""
@@ -208,6 +243,8 @@ def event_summary(ev: Event) -> str:
         if ev.message:
             return f"{p}{ev.message}"
         return f"{p}waiting for the {ev.kind} limit to reset; continuing at {ev.wake_at.isoformat()}"
+    if isinstance(ev, CawSessionEvent):
+        return f"{p}caw session {ev.session_id}" + (f", resume with {ev.resume_handle}" if ev.resume_handle else "")
     return f"{p}{ev.type}"
 
 

@@ -26,11 +26,13 @@ from rich.status import Status
 from rich.text import Text
 
 from caw.events import (
+    CawSessionEvent,
     ErrorEvent,
     ErrorKind,
     Event,
     LimitWaitEvent,
     RateLimitEvent,
+    RawEvent,
     ResultEvent,
     RetryEvent,
     SessionStarted,
@@ -212,6 +214,8 @@ class PlainView(_Base):
             return  # claude reports "allowed" on every healthy turn
         if isinstance(ev, ResultEvent | LimitWaitEvent) and not self.debug:
             return  # caw.policy.autowait prints its own wait lines on stderr
+        if isinstance(ev, RawEvent) and not self.debug:
+            return  # issue 12: frames caw does not read (claude's task_* notices) say nothing to a person
         self.err.write(f"caw: {event_summary(ev)}\n")
         self.err.flush()
 
@@ -237,12 +241,16 @@ class JsonView(_Base):
 class JsonlView(_Base):
     """``--jsonl``: every event as one JSON line, flushed as it arrives.
 
-    A failure that the stream itself did not end with (provider not installed, every provider failed, an
-    interrupt, a usage error) is reported as a final fatal ``error`` event, so a consumer reading only
-    stdout always learns how the run ended.
+    A failure that the stream itself did not end with (provider not installed, every provider failed, a
+    usage error) is reported as a fatal ``error`` event; an interrupted turn ends with the non-fatal
+    ``error`` of kind ``cancelled``. The last line is always caw's ``caw_session`` event (caw's session id,
+    the resume handle, the exit code), so a consumer reading only stdout learns how the run ended and how
+    to continue it.
     """
 
-    _KIND_BY_CODE: ClassVar[dict[int, ErrorKind]] = {2: "invalid_request", 3: "cli", 4: "auth", 75: "rate_limit"}
+    _KIND_BY_CODE: ClassVar[dict[int, ErrorKind]] = {
+        2: "invalid_request", 3: "cli", 4: "auth", 75: "rate_limit", 130: "cancelled",
+    }  # fmt: skip
 
     def __init__(self, out: IO[str], err: IO[str], *, debug: bool = False) -> None:
         super().__init__(out, err, debug=debug)
@@ -251,14 +259,24 @@ class JsonlView(_Base):
     def event(self, ev: Event) -> None:
         self.out.write(ev.model_dump_json() + "\n")
         self.out.flush()
-        self._ended_with_error = isinstance(ev, ErrorEvent) and ev.fatal
+        self._ended_with_error = isinstance(ev, ErrorEvent) and (ev.fatal or ev.kind == "cancelled")
 
     def finish(self, outcome: Outcome) -> None:
-        if outcome.ok or self._ended_with_error:
-            return
-        kind = outcome.error_kind or self._KIND_BY_CODE.get(outcome.exit_code, "unknown")
-        ev = ErrorEvent(provider=outcome.provider, kind=kind, message=outcome.error or "failed")
-        self.event(ev)
+        if not outcome.ok and not self._ended_with_error:
+            kind = outcome.error_kind or self._KIND_BY_CODE.get(outcome.exit_code, "unknown")
+            message = outcome.error or "failed"
+            self.event(ErrorEvent(provider=outcome.provider, kind=kind, message=message, fatal=kind != "cancelled"))
+        traj = outcome.trajectory
+        if traj is not None:
+            self.event(
+                CawSessionEvent(
+                    provider=traj.agent or outcome.provider,
+                    session_id=traj.session_id,
+                    resume_handle=outcome.resume_handle,
+                    provider_session_id=traj.provider_session_id,
+                    exit_code=outcome.exit_code,
+                )
+            )
 
 
 class LiveView:

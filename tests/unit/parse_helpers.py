@@ -27,7 +27,7 @@ def fixture_meta(provider: str, scenario: str) -> dict[str, Any]:
 def replay(
     parser: TurnParser, lines: list[str], exit_code: int | None = 0, stderr: str = ""
 ) -> tuple[list[Event], Turn]:
-    """Parse lines as the session would; return every event and the assembled turn."""
+    """Parse lines as the session would (``TurnAssembler.feed``); return every event and the assembled turn."""
     turn = Turn(input="(fixture)")
     asm = TurnAssembler(turn)
     events: list[Event] = []
@@ -44,11 +44,9 @@ def replay(
             if isinstance(obj, dict):
                 evs = parser.feed(obj)
         for ev in evs:
-            asm.apply(ev)
-        events.extend(evs)
+            events.extend(asm.feed(ev))
     for ev in parser.finish(exit_code, stderr):
-        asm.apply(ev)
-        events.append(ev)
+        events.extend(asm.feed(ev))
     asm.flush()
     return events, turn
 

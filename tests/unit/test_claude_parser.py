@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
+from typing import Any
 
 from caw.events import (
     ErrorEvent,
@@ -11,12 +13,16 @@ from caw.events import (
     ResultEvent,
     RetryEvent,
     SessionStarted,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
     UsageEvent,
+    WarningEvent,
 )
 from caw.models import TextBlock, ThinkingBlock, ToolGroup, ToolUse
 from caw.providers.base import RunConfig, TurnRequest
 from caw.providers.claude import ClaudeParser, ClaudeProvider
-from tests.unit.parse_helpers import fixture_meta, replay, replay_fixture
+from tests.unit.parse_helpers import fixture_lines, fixture_meta, replay, replay_fixture
 
 
 def fatal(events: list) -> ErrorEvent | None:  # type: ignore[type-arg]
@@ -266,3 +272,83 @@ def test_connection_lost_after_fallback_is_a_server_error() -> None:
     events, _ = replay_fixture(ClaudeParser(), "claude", "midstream_drop_fatal")
     err = fatal(events)
     assert err is not None and err.kind == "server" and err.status is None
+
+
+# ---- issue 12: one event shape for every provider ---------------------------------------------------------
+def test_tool_result_carries_the_calls_name_and_arguments() -> None:
+    """claude's tool_result names only the call's id: the session fills name and arguments from the call."""
+    events, _ = replay_fixture(ClaudeParser(), "claude", "tool")
+    [call] = [e for e in events if isinstance(e, ToolCallEvent)]
+    [result] = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert result.id == call.id and result.name == "Bash" and result.arguments == call.arguments
+    assert events.index(call) < events.index(result)
+
+
+def test_session_started_reports_the_clis_model_over_none() -> None:
+    events, _ = replay_fixture(ClaudeParser(), "claude", "tool")
+    started = next(e for e in events if isinstance(e, SessionStarted))
+    assert started.model and started.model.startswith("claude-")
+
+
+def test_ede_diagnostic_of_an_interrupted_turn_is_not_an_error() -> None:
+    """On SIGINT claude closes with error_during_execution whose only error is its internal
+    ``[ede_diagnostic]`` line: that is an interruption, not a red 'error (unknown)'."""
+    lines = fixture_lines("claude", "interrupted")
+    parser = ClaudeParser()
+    fed = [ev for line in lines for ev in parser.feed(json.loads(line))]
+    assert not [e for e in fed if isinstance(e, ErrorEvent)]
+    assert not any("ede_diagnostic" in str(e.model_dump()) for e in fed)
+    assert any(isinstance(e, UsageEvent) and e.final for e in fed)
+    # when caw did not cancel it (someone else sent the signal), the end of the process says what happened
+    [closing] = parser.finish(1, "")
+    assert isinstance(closing, ErrorEvent) and closing.kind == "cancelled" and "interrupted" in closing.message
+    assert "ede_diagnostic" not in closing.message
+
+
+def test_ede_diagnostic_is_dropped_from_a_real_error_message() -> None:
+    line = {
+        "type": "result", "subtype": "error_during_execution", "is_error": True, "usage": {},
+        "errors": ["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null", "boom"],
+    }  # fmt: skip
+    err = fatal(ClaudeParser().feed(line))
+    assert err is not None and err.message == "boom"
+
+
+def test_partial_messages_stream_text_deltas_without_doubling_the_answer() -> None:
+    """``--include-partial-messages``: the deltas are the text; the aggregated assistant event that follows
+    them must not add it a second time (recorded on 2.1.197, tool round trip)."""
+    events, turn = replay_fixture(ClaudeParser(), "claude", "partial_tool")
+    texts = [e.text for e in events if isinstance(e, TextEvent)]
+    assert texts == ["Tool ", "said:", " hi"]
+    assert turn.result == "Tool said: hi"
+    assert [type(b) for b in turn.output] == [ToolUse, TextBlock]
+    assert not [e for e in events if isinstance(e, RawEvent) and e.data.get("type") == "stream_event"]
+    [result] = [e for e in events if isinstance(e, ResultEvent)]
+    assert result.text == "Tool said: hi"
+
+
+def test_partial_messages_an_abandoned_stream_is_flagged() -> None:
+    """A stream cut mid-way: claude asks again without streaming, under a new message id (observed)."""
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "partial answer"}}
+    objs: list[dict[str, Any]] = [
+        {"type": "stream_event", "event": {"type": "message_start", "message": {"id": "m1"}}},
+        {"type": "stream_event", "event": delta},
+        {"type": "assistant", "message": {"id": "m2", "content": [{"type": "text", "text": "Recovered."}]}},
+    ]
+    parser = ClaudeParser()
+    fed = [ev for obj in objs for ev in parser.feed(obj)]
+    assert [type(e) for e in fed] == [TextEvent, WarningEvent, TextEvent]
+    assert isinstance(fed[-1], TextEvent) and fed[-1].text == "Recovered."
+
+
+def test_partial_messages_deltas_missing_the_end_get_only_the_rest() -> None:
+    objs: list[dict[str, Any]] = [
+        {"type": "stream_event", "event": {"type": "message_start", "message": {"id": "m1"}}},
+        {
+            "type": "stream_event",
+            "event": {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "Hel"}},
+        },
+        {"type": "assistant", "message": {"id": "m1", "content": [{"type": "text", "text": "Hello."}]}},
+    ]
+    parser = ClaudeParser()
+    assert [e.text for obj in objs for e in parser.feed(obj) if isinstance(e, TextEvent)] == ["Hel", "lo."]

@@ -456,7 +456,10 @@ def test_web_search_item_has_duplicated_id_key() -> None:
     [use] = turn.tool_uses
     assert use.id == "ws_1e31bb605df1" and use.name == "web_search"
     assert use.arguments["query"] == "weather in paris"
-    assert not [e for e in events if isinstance(e, ToolCallEvent)]  # the started item has no query yet
+    # the started item has no query yet: the call is announced with its result, the query filled
+    [call] = [e for e in events if isinstance(e, ToolCallEvent)]
+    assert call.arguments["query"] == "weather in paris"
+    assert isinstance(events[events.index(call) + 1], ToolResultEvent)
 
 
 def test_only_completed_command_still_creates_the_tool_use() -> None:
@@ -698,3 +701,22 @@ def test_shim_without_native_binary_or_other_installs_run_as_is(tmp_path: Path) 
     other.write_text("")
     assert CodexProvider().executable(str(other)) == [str(other)]
     native_binary.cache_clear()
+
+
+# ---- issue 12: one event shape for every provider ---------------------------------------------------------
+def test_result_text_is_never_null_without_an_agent_message() -> None:
+    """A turn that ends after a tool and no message: the result's text is the turn's ('' here), not null."""
+    lines = [
+        '{"type":"thread.started","thread_id":"019a0000-0000-7000-8000-000000000001"}',
+        '{"type":"turn.started"}',
+        '{"type":"item.started","item":{"id":"item_0","type":"command_execution","command":"true",'
+        '"aggregated_output":"","exit_code":null,"status":"in_progress"}}',
+        '{"type":"item.completed","item":{"id":"item_0","type":"command_execution","command":"true",'
+        '"aggregated_output":"","exit_code":0,"status":"completed"}}',
+        '{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":1}}',
+    ]
+    events, _ = replay(new_parser(), lines)
+    [result] = [e for e in events if isinstance(e, ResultEvent)]
+    assert result.text == ""
+    [tool_result] = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert tool_result.name == "exec_command" and tool_result.arguments == {"command": "true"}

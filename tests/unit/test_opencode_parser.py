@@ -32,7 +32,7 @@ from caw.events import (
     UsageEvent,
     WarningEvent,
 )
-from caw.models import MCPServer, TextBlock, ThinkingBlock, ToolGroup
+from caw.models import MCPServer, TextBlock, ThinkingBlock, ToolGroup, Turn
 from caw.providers import get_provider
 from caw.providers.base import RunConfig, TurnRequest
 from caw.providers.opencode import (
@@ -42,7 +42,7 @@ from caw.providers.opencode import (
     reset_from_headers,
     usage_from_step,
 )
-from caw.session.turn import error_from_event
+from caw.session.turn import TurnAssembler, error_from_event
 from tests.unit.parse_helpers import fixture_lines, fixture_meta, replay, replay_fixture
 
 SID = "ses_test0000000000000000000"
@@ -114,9 +114,12 @@ def test_every_event_carries_session_id_but_session_starts_once() -> None:
 
 
 def test_tool_use_reports_call_and_result_together() -> None:
+    """One ``tool_use`` event holds call and result: the session announces the call first (issue 12)."""
     events, turn = replay_fixture(OpencodeParser(), "opencode", "tool")
     [result] = [e for e in events if isinstance(e, ToolResultEvent)]
-    assert not any(isinstance(e, ToolCallEvent) for e in events)
+    [call] = [e for e in events if isinstance(e, ToolCallEvent)]
+    assert events.index(call) == events.index(result) - 1
+    assert call.id == result.id and call.name == "bash" and call.arguments == result.arguments
     assert result.name == "bash" and result.arguments == {"command": "echo hi", "description": "Print hi"}
     [use] = turn.tool_uses
     assert use.name == "bash" and use.output == "hi\n" and not use.is_error
@@ -128,7 +131,9 @@ def test_usage_is_summed_over_model_calls() -> None:
     """One step_finish per model call, each for that call alone: a tool turn has two."""
     events, turn = replay_fixture(OpencodeParser(), "opencode", "tool")
     usage = [e for e in events if isinstance(e, UsageEvent)]
-    assert len(usage) == 2 and not any(u.final for u in usage)
+    # one per model call, then the turn's total as the one final usage (issue 12: like claude and codex)
+    assert len(usage) == 3 and [u.final for u in usage] == [False, False, True]
+    assert usage[-1].usage == turn.usage
     assert turn.usage.input_tokens == 7674 + 7743
     assert turn.usage.output_tokens == 40 + 3
     assert turn.usage.cost_usd == pytest.approx(0.023622 + 0.023274)
@@ -340,7 +345,8 @@ def test_compaction_mid_run_synthetic_text_is_not_the_models() -> None:
     [warning] = [e for e in events if isinstance(e, WarningEvent)]
     assert "compacted" in warning.message and "Continue if you have next steps" in warning.message
     assert texts[0] == "Short answer." and len(texts) == 3
-    assert len([e for e in events if isinstance(e, UsageEvent)]) == 3  # the summary call is billed too
+    # the summary call is billed too, and the total closes the turn
+    assert len([e for e in events if isinstance(e, UsageEvent) and not e.final]) == 3
 
 
 def test_failed_turn_keeps_user_message_so_continuation_is_continue() -> None:
@@ -496,3 +502,25 @@ def test_each_turn_gets_a_fresh_parser() -> None:
     for _ in range(2):
         events, _ = replay(provider.parser(), fixture_lines("opencode", "text"))
         assert isinstance(events[0], SessionStarted)
+
+
+# ---- issue 12: one event shape for every provider ---------------------------------------------------------
+def test_result_text_is_the_turns_text_not_null() -> None:
+    """opencode has no terminal event: the result the exit produces carries the turn's answer."""
+    events, turn = replay_fixture(OpencodeParser(), "opencode", "tool")
+    [result] = [e for e in events if isinstance(e, ResultEvent)]
+    assert result.text == turn.result == "Tool said: hi\n"
+    # the closing usage comes right before the result, as claude's and codex's do
+    assert isinstance(events[events.index(result) - 1], UsageEvent)
+
+
+def test_session_started_names_the_model_caw_asked_for() -> None:
+    """opencode never prints its model: session_started gets the one caw passed with --model."""
+    turn = Turn(input="x", model="fake/text")
+    asm = TurnAssembler(turn)
+    parser = OpencodeParser()
+    events = [
+        ev for line in fixture_lines("opencode", "text") for e in parser.feed(json.loads(line)) for ev in asm.feed(e)
+    ]
+    started = next(e for e in events if isinstance(e, SessionStarted))
+    assert started.model == "fake/text"

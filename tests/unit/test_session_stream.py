@@ -148,3 +148,20 @@ def test_no_limit_no_mark(tmp_path: Path) -> None:
     s = session(tmp_path, ScriptedRunner({"claude": ["fine"]}))
     s.send("hi")
     assert s.trajectory.usage_limited is False
+
+
+class ReportsItsModel(TwoParts):
+    """A turn whose model only the CLI knew (claude's init reports it when caw passed no --model)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Generator[Event, None, Turn]:
+        turn = yield from super().__call__(*args, **kwargs)
+        turn.model = "claude-opus-4-8[1m]"
+        return turn
+
+
+def test_trajectory_model_is_the_one_the_turn_reported_when_none_was_configured(tmp_path: Path) -> None:
+    """issue 12: the trajectory's top-level model was null whenever the user named none."""
+    s = session(tmp_path, ReportsItsModel())
+    s.send("hi")
+    assert s.trajectory.model == "claude-opus-4-8[1m]"
+    assert saved(tmp_path, s).model == "claude-opus-4-8[1m]"
