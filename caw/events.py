@@ -11,6 +11,7 @@ them; the session folds them into a ``Turn``. Anything a parser does not underst
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
@@ -154,6 +155,8 @@ class LimitWaitEvent(_Event):
     type: Literal["limit_wait"] = "limit_wait"
     resets_at: datetime | None = None
     wake_at: datetime
+    #: when this wait began (the wait lasts ``wake_at - started_at``; the same on each event of one wait)
+    started_at: datetime | None = None
     kind: str = "rate"
     message: str = ""
 
@@ -218,7 +221,8 @@ def event_summary(ev: Event) -> str:
     if isinstance(ev, ThinkingEvent):
         return f"{p}thinking: {_clip(ev.text)}"
     if isinstance(ev, ToolCallEvent):
-        return f"{p}tool call {ev.name}: {_clip(str(ev.arguments))}"
+        # compact JSON, as a CI log reader expects, never a Python repr ({'command': ...})
+        return f"{p}tool call {ev.name}: {_clip(json.dumps(ev.arguments, ensure_ascii=False, default=str))}"
     if isinstance(ev, ToolResultEvent):
         named = f" {ev.name}" if ev.name else ""
         return f"{p}tool result{named}{' (error)' if ev.is_error else ''}: {_clip(ev.output)}"

@@ -9,6 +9,7 @@ import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from caw.errors import (
     TurnFailed,
     UsageLimitError,
 )
+from caw.events import Event, LimitWaitEvent
 from caw.models import Turn
 
 if TYPE_CHECKING:
@@ -133,9 +135,26 @@ def _order_label(order: tuple[str, ...]) -> str:
     return order[0] + (f" (then {', '.join(order[1:])})" if len(order) > 1 else "")
 
 
-def _stream_turn(session: Session, prompt: str, view: View) -> Turn:
+class _Waits:
+    """The usage-limit waits of a run, from its ``LimitWaitEvent``s (one wait repeats its event every few
+    minutes with the same ``wake_at``): how long they took, for the footer."""
+
+    def __init__(self) -> None:
+        self._waits: dict[datetime, float] = {}
+
+    def see(self, ev: Event) -> None:
+        if isinstance(ev, LimitWaitEvent) and ev.started_at is not None:
+            self._waits[ev.wake_at] = max(0.0, (ev.wake_at - ev.started_at).total_seconds())
+
+    @property
+    def ms(self) -> int:
+        return int(sum(self._waits.values()) * 1000)
+
+
+def _stream_turn(session: Session, prompt: str, view: View, waits: _Waits) -> Turn:
     with session.stream(prompt) as stream:  # closing the stream on any exit stops the CLI
         for ev in stream:
+            waits.see(ev)
             view.event(ev)
         turn = stream.turn
     if turn.status != "completed":  # never report a turn that did not complete as a success
@@ -176,6 +195,7 @@ def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: Cl
     session: Session | None = None
     turn: Turn | None = None
     unanswered: str | None = None  # the user's message, as it should be continued later
+    waits = _Waits()
     try:
         text = prompt.read()
         if text is None and handle is None:
@@ -193,7 +213,7 @@ def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: Cl
                 )
         view.start(session.provider or _order_label(agent.order))
         with _Interrupts(session) as interrupts:
-            turn = _stream_turn(session, text, view)
+            turn = _stream_turn(session, text, view, waits)
         if interrupts.received is not None:
             raise TurnCancelled(f"stopped by signal {signal.Signals(interrupts.received).name}", turn=turn)
         if session.trajectory.pending_message == unanswered:
@@ -205,12 +225,20 @@ def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: Cl
             session.trajectory.pending_message = unanswered  # `caw resume <handle>` without a prompt sends it
         if args.debug:
             _debug_dump(exc)
-        return _finish(args, view, session, turn or getattr(exc, "turn", None), exc, fresh=handle is None)
-    return _finish(args, view, session, turn, None, fresh=handle is None)
+        turn = turn or getattr(exc, "turn", None)
+        return _finish(args, view, session, turn, exc, fresh=handle is None, waited_ms=waits.ms)
+    return _finish(args, view, session, turn, None, fresh=handle is None, waited_ms=waits.ms)
 
 
 def _finish(
-    args: RunArgs, view: View, session: Session | None, turn: Turn | None, error: BaseException | None, *, fresh: bool
+    args: RunArgs,
+    view: View,
+    session: Session | None,
+    turn: Turn | None,
+    error: BaseException | None,
+    *,
+    fresh: bool,
+    waited_ms: int = 0,
 ) -> int:
     """End the session, show the outcome, write the CI files; the exit code."""
     traj = session.end() if session is not None else None
@@ -225,6 +253,7 @@ def _finish(
         provider=(failure.provider if failure else "") or (traj.agent if traj else ""),
         resets_at=failure.resets_at if failure else None,
         error_kind=failure.kind if failure else None,
+        waited_ms=waited_ms,
     )
     view.finish(outcome)
     if failure is not None:

@@ -102,8 +102,12 @@ def tool_call_text(name: str, arguments: dict[str, Any], width: int = 100) -> st
     return f"{name}({clip(json.dumps(arguments, ensure_ascii=False), width)})"
 
 
-def footer_text(traj: Trajectory | None, turn: Turn | None) -> str:
-    """``claude · sonnet · 12,071 in · 44 out · $0.0615 · 3.2s`` for the turn just run."""
+def footer_text(traj: Trajectory | None, turn: Turn | None, waited_ms: int = 0) -> str:
+    """``claude · sonnet · 12,071 in · 44 out · $0.0615 · 3.2s · waited 2h 03m for a limit · s:3f2a9c1b``.
+
+    The turn just run; ``waited_ms``: time spent waiting for usage limits before it answered; ``s:`` is the
+    start of caw's session id (``caw sessions``, ``caw resume <id>``).
+    """
     parts: list[str] = []
     provider = (turn.provider if turn else "") or (traj.agent if traj else "")
     if provider:
@@ -114,6 +118,10 @@ def footer_text(traj: Trajectory | None, turn: Turn | None) -> str:
     if turn is not None:
         parts.append(usage_text(turn.usage))
         parts.append(seconds_text(turn.duration_ms))
+    if waited_ms > 0:
+        parts.append(f"waited {seconds_text(waited_ms)} for a limit")
+    if traj is not None and traj.session_id:
+        parts.append(f"s:{traj.session_id[:8]}")
     return " · ".join(parts)
 
 
@@ -133,6 +141,8 @@ class Outcome:
     resets_at: datetime | None = None
     #: the failure's class for the closing ``--jsonl`` error event, when the exit code does not say it
     error_kind: ErrorKind | None = None
+    #: milliseconds spent waiting for usage limits during the run (the footer says it)
+    waited_ms: int = 0
 
     @property
     def ok(self) -> bool:
@@ -221,7 +231,7 @@ class PlainView(_Base):
 
     def finish(self, outcome: Outcome) -> None:
         if outcome.ok:
-            self.err.write(f"caw: done: {footer_text(outcome.trajectory, outcome.turn)}\n")
+            self.err.write(f"caw: done: {footer_text(outcome.trajectory, outcome.turn, outcome.waited_ms)}\n")
             self.err.flush()
         self._print_result(outcome)
 
@@ -384,7 +394,8 @@ class LiveView:
         self._pause()
         if outcome.turn is not None:
             style = "dim" if outcome.ok else "red"
-            self.console.print(Text(f"─ {footer_text(outcome.trajectory, outcome.turn)}", style=style))
+            footer = footer_text(outcome.trajectory, outcome.turn, outcome.waited_ms)
+            self.console.print(Text(f"─ {footer}", style=style))
 
 
 def make_view(mode: Mode, out: IO[str], err: IO[str], *, debug: bool = False) -> View:

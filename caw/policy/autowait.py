@@ -443,6 +443,7 @@ class LimitWaitPolicy:
             provider=error.provider,
             resets_at=plan.resets_at,
             wake_at=plan.wake_at,
+            started_at=plan.started_at,
             kind=plan.kind,
             message=start_line(plan, now, self.tz).removeprefix("caw: "),
         )
@@ -515,6 +516,7 @@ class LimitWaitPolicy:
                         provider=plan.provider,
                         resets_at=plan.resets_at,
                         wake_at=plan.wake_at,
+                        started_at=plan.started_at,
                         kind=plan.kind,
                         message=progress_line(plan, now).removeprefix("caw: "),
                     )

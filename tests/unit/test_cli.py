@@ -346,6 +346,27 @@ def test_plain_mode_prints_progress_on_stderr(script: Script) -> None:
     assert "tool call" not in r.stdout
 
 
+def test_ci_progress_prints_tool_arguments_as_json_not_a_python_repr(script: Script) -> None:
+    arguments = {"command": "ls -la", "timeout": 5, "dry": True}
+    script.events.insert(1, ToolCallEvent(provider="claude", id="t1", name="Bash", arguments=arguments))
+    r = script.invoke("run", "x")
+    (line,) = [ln for ln in r.stderr.splitlines() if "tool call" in ln]
+    assert line == 'caw: [claude] tool call Bash: {"command": "ls -la", "timeout": 5, "dry": true}'
+
+
+def test_the_footer_says_how_long_caw_waited_for_a_limit_and_names_the_session(script: Script, data: Path) -> None:
+    script.error = UsageLimitError("claude", "session limit", resets_at=script.now + timedelta(minutes=10))
+    script.fail_times = 1
+    r = script.invoke("run", "x")
+    assert r.exit_code == 0, r.stderr
+    session_id = kept(data).session_id
+    (done,) = [ln for ln in r.stderr.splitlines() if ln.startswith("caw: done: ")]
+    assert done.endswith(f" · 1.5s · waited 12m 00s for a limit · s:{session_id[:8]}")  # 10 min + 2 min buffer
+    plain = script.invoke("run", "y")
+    (done,) = [ln for ln in plain.stderr.splitlines() if ln.startswith("caw: done: ")]
+    assert "waited" not in done and done.endswith(f" · s:{list_sessions(data)[0].session_id[:8]}")
+
+
 def test_debug_prints_each_event_line_once(script: Script) -> None:
     script.events.insert(1, ToolCallEvent(provider="claude", id="t1", name="Bash", arguments={"command": "ls"}))
     r = script.invoke("run", "x", "--debug")
