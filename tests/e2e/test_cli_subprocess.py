@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from caw.events import EVENT_ADAPTER, ErrorEvent, ResultEvent, SessionStarted, TextEvent
+from caw.events import EVENT_ADAPTER, CawSessionEvent, ErrorEvent, ResultEvent, SessionStarted, TextEvent
 from tests.e2e.harness import wait_until
 from tests.fakes.anthropic import AnthropicFake
 from tests.fakes.env import claude_env, full_env
@@ -197,13 +197,14 @@ def test_jsonl_lines_validate_one_by_one(job: Job) -> None:
     events = [EVENT_ADAPTER.validate_json(line) for line in r.stdout.splitlines()]
     assert isinstance(events[0], SessionStarted)
     assert any(isinstance(e, TextEvent) and "streamed answer" in e.text for e in events)
-    assert isinstance(events[-1], ResultEvent)
+    assert isinstance(events[-2], ResultEvent)
+    assert isinstance(events[-1], CawSessionEvent) and events[-1].resume_handle  # caw's own closing line
 
 
 def test_jsonl_failure_ends_with_an_error_event(job: Job) -> None:
     r = job.caw("run", "--jsonl", "hello", extra_env={"CAW_CLAUDE_BIN": "/nonexistent/claude"})
     assert r.returncode == 3
-    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-1])
+    last = EVENT_ADAPTER.validate_json(r.stdout.splitlines()[-2])  # the last line is caw's caw_session
     assert isinstance(last, ErrorEvent) and last.fatal
 
 
