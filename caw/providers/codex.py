@@ -167,7 +167,29 @@ class CodexProvider(Provider):
 
     def credential_signal(self, env: Mapping[str, str]) -> str | None:
         codex_home = Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else user_home(env) / ".codex"
-        return env_signal(env, ("CODEX_API_KEY", "OPENAI_API_KEY")) or file_signal(env, codex_home / "auth.json")
+        return (
+            env_signal(env, ("CODEX_API_KEY", "OPENAI_API_KEY"))
+            or _config_key_signal(env, codex_home / "config.toml")
+            or file_signal(env, codex_home / "auth.json")
+        )
+
+
+def _config_key_signal(env: Mapping[str, str], config_toml: Path) -> str | None:
+    """``env VAR`` when config.toml's ``model_provider`` takes its key from ``model_providers.<id>.env_key``
+    and VAR is set. Only the config is read (for the variable's name); the variable's value is not looked at
+    beyond being non-blank, and auth.json is never opened."""
+    import tomllib
+
+    try:
+        with open(config_toml, "rb") as f:
+            config = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    chosen = config.get("model_provider")
+    providers = config.get("model_providers")
+    section = providers.get(chosen) if isinstance(providers, dict) and isinstance(chosen, str) else None
+    env_key = section.get("env_key") if isinstance(section, dict) else None
+    return env_signal(env, (env_key,)) if isinstance(env_key, str) and env_key else None
 
 
 def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
