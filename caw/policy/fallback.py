@@ -19,6 +19,7 @@ from caw.errors import (
     CawTimeoutError,
     ProviderCrashed,
     ProviderNotInstalled,
+    TurnCancelled,
     TurnFailed,
     UsageLimitError,
 )
@@ -165,6 +166,8 @@ def first_answer(
         forget(cand)
         try:
             turn = yield from attempt(cand)
+        except TurnCancelled:
+            raise  # the user stopped the send: not a failed provider, and nothing is tried after it
         except Exception as exc:
             reason = failover_reason(exc)
             if isinstance(exc, UsageLimitError):

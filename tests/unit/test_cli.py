@@ -606,6 +606,23 @@ def test_sigterm_mid_turn_cancels_the_session_and_exits_130(script: Script, data
     assert kept(data).turns[-1].status != "completed"  # the partial turn is kept, not passed off as an answer
 
 
+def test_a_signal_during_fallback_is_a_cancel_not_a_skipped_provider(script: Script, data: Path) -> None:
+    script.errors = {"claude": ProviderCrashed("claude", "exit 1")}  # so codex runs, and is interrupted
+
+    def sigterm_on_codex(control: TurnControl) -> None:
+        if len(script.calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert control.cancelled.wait(10), "the SIGTERM handler did not cancel the session"
+            script.errors["codex"] = TurnCancelled()
+
+    script.on_event = sigterm_on_codex
+    r = script.invoke("run", "x", "--provider", "claude,codex")
+    assert r.exit_code == ExitCode.INTERRUPTED, r.stderr
+    assert "claude skipped (crashed)" in r.stderr
+    assert "codex skipped" not in r.stderr and "(error)" not in r.stderr
+    assert [a.provider for a in kept(data).attempts] == ["claude"]  # the cancel is no failed attempt
+
+
 # ---- resume ---------------------------------------------------------------------------------------------
 def test_resume_sends_the_prompt_to_the_handles_conversation(script: Script, data: Path, tmp_path: Path) -> None:
     r = script.invoke("resume", stored_conversation(data, tmp_path), "and then?")
