@@ -140,16 +140,20 @@ class Agent:
         return dict(kwargs)
 
     def set_provider(self, provider: str | Iterable[str] | None) -> None:
+        """A name, an ordered fallback list, or None / ``"auto"`` for the global order (as ``Agent(provider=)``)."""
         self._explicit_provider = provider
         self._order = resolve_order(provider)
 
     def set_model(self, model: str | ModelTier | None) -> None:
+        """A model name, or a ``ModelTier`` each provider maps to its own model; None: the CLI's default."""
         self.model = model
 
     def set_reasoning(self, reasoning: str | None) -> None:
+        """A reasoning-effort level (``"low"``, ``"medium"``, ``"high"``, ...); None: the CLI's default."""
         self.reasoning = check_reasoning(reasoning)
 
     def set_system_prompt(self, system_prompt: str | None) -> None:
+        """The system prompt for later sessions; None: the CLI's own."""
         self.system_prompt = system_prompt
 
     def set_tools(self, tools: ToolGroup | str | None) -> None:
@@ -157,6 +161,7 @@ class Agent:
         self.tools = check_tools(tools)
 
     def add_mcp_server(self, server: MCPServer) -> None:
+        """Offer an MCP server to every provider; names must be unique (``ConfigurationError``)."""
         if any(s.name == server.name for s in self._mcp):
             raise ConfigurationError(f"an MCP server named {server.name!r} is already configured")
         self._mcp.append(server)
@@ -175,6 +180,7 @@ class Agent:
         raise ConfigurationError(f"subagents are not supported yet (cannot add {spec.name or 'this spec'!r})")
 
     def get_spec(self) -> AgentSpec:
+        """This agent's configuration as a serialisable ``AgentSpec``."""
         return AgentSpec(
             name=self.name,
             description=self.description,
@@ -189,6 +195,7 @@ class Agent:
 
     @property
     def mcp_servers(self) -> list[MCPServer]:
+        """The MCP servers added so far (a copy)."""
         return list(self._mcp)
 
     @property

@@ -64,6 +64,8 @@ class ConfigurationError(CawError, ValueError):
 
 
 class UnknownProviderError(ConfigurationError):
+    """A provider name caw does not know: ``name`` is the one given, ``known`` the names caw knows."""
+
     def __init__(self, name: str, known: tuple[str, ...]) -> None:
         super().__init__(f"unknown provider {name!r}; known providers: {', '.join(known)}")
         self.name = name
@@ -156,6 +158,8 @@ class ProviderError(CawError):
 
 
 class AuthenticationError(ProviderError):
+    """The CLI has no usable login: logged out, or its key or token was refused (HTTP 401/403)."""
+
     reason = "auth"
     kind = "auth"
 
@@ -187,16 +191,25 @@ class UsageLimitError(ProviderError):
 
 
 class ContextOverflowError(ProviderError):
+    """The conversation no longer fits the model's context window."""
+
     reason = "context_overflow"
     kind = "context_overflow"
 
 
 class ConversationNotFound(ProviderError):
+    """The provider has no conversation under the resume key (``Agent(on_missing="fresh")`` starts a new one)."""
+
     reason = "conversation_not_found"
     kind = "not_found"
 
 
 class ProviderCrashed(ProviderError):
+    """The CLI exited without finishing the turn (a crash, a rejected flag, a broken config).
+
+    ``exit_code`` and ``stderr_tail`` say what it printed on the way out.
+    """
+
     reason = "crashed"
     kind = "cli"
 

@@ -37,6 +37,7 @@ ErrorKind = Literal[
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    #: the provider the event is about: whose CLI printed it, or whose limit caw waits for
     provider: str = ""
 
 
@@ -50,18 +51,24 @@ class SessionStarted(_Event):
 
 
 class TextEvent(_Event):
+    """Text the agent wrote. Events with the same ``message_id`` are pieces of one block."""
+
     type: Literal["text"] = "text"
     text: str
     message_id: str | None = None
 
 
 class ThinkingEvent(_Event):
+    """The model's reasoning, where the CLI shows it. Events with the same ``message_id`` are one block."""
+
     type: Literal["thinking"] = "thinking"
     text: str
     message_id: str | None = None
 
 
 class ToolCallEvent(_Event):
+    """The agent called a tool. ``id`` pairs it with its ``ToolResultEvent``."""
+
     type: Literal["tool_call"] = "tool_call"
     id: str
     name: str

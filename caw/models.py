@@ -69,11 +69,15 @@ class UsageStats(BaseModel):
 
 
 class TextBlock(BaseModel):
+    """Text the agent wrote (what ``Turn.result`` joins)."""
+
     type: Literal["text"] = "text"
     text: str
 
 
 class ThinkingBlock(BaseModel):
+    """The model's reasoning, where the CLI shows it (never part of ``Turn.result``)."""
+
     type: Literal["thinking"] = "thinking"
     text: str
 

@@ -46,6 +46,11 @@ _T = TypeVar("_T")
 
 
 class Logger(Protocol):
+    """What ``Agent(logger=...)`` takes: any object with these methods (a ``logging.Logger`` works).
+
+    It gets a one-line summary per event (``info``), and caw's warnings (``warn``, or ``warning``).
+    """
+
     def info(self, msg: str, /) -> Any: ...
     def warn(self, msg: str, /) -> Any: ...
     def error(self, msg: str, /) -> Any: ...
@@ -96,11 +101,13 @@ class TurnStream:
 
     @property
     def turn(self) -> Turn:
+        """The finished turn (``SessionStateError`` until iteration has finished)."""
         if self._turn is None:
             raise SessionStateError("the turn has not finished yet: iterate the stream first")
         return self._turn
 
     def close(self) -> None:
+        """Stop early: the turn is cancelled and the partial turn kept. Nothing happens if it never started."""
         self._gen.close()
 
     def __enter__(self) -> TurnStream:
@@ -423,6 +430,7 @@ class Session:
 
     @property
     def session_dir(self) -> Path | None:
+        """Where the session is saved (``<data_dir>/sessions/<session_id>``), or None without a ``data_dir``."""
         store = self._setup.store
         return store.session_dir(self.trajectory.session_id) if store else None
 
