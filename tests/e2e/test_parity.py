@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 import uuid
 
@@ -115,24 +116,30 @@ def test_cli_crash_mid_stream_keeps_partial_turn(live: LiveFactory) -> None:
 
 
 def test_cancel_kills_running_tool(live: LiveFactory) -> None:
-    """A tool running `sleep` is gone within 5 s of cancel, although it lives in a session of its own."""
+    """A long-running tool is gone within 5 s of cancel, although it lives in a session of its own.
+
+    The tool is a Python sleep, not `sleep N`: claude 2.1.3xx refuses a standalone `sleep` in its Bash tool
+    (it points the model at run_in_background), so the pinned-newest claude would never start it.
+    """
     run = live()
     marker = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 997}"
-    run.server.enqueue(ToolCall(f"sleep {marker}"))
-    session = run.agent().start_session()
+    needle = f"time.sleep({marker})"
+    run.server.enqueue(ToolCall(f"{sys.executable} -c 'import time; {needle}'"))
+    # EXEC: unlike `sleep`, a python command is not one claude runs without approval in its default mode
+    session = run.agent(tools=caw.ToolGroup.EXEC).start_session()
     send = send_in_background(session, "start the long command")
     try:
-        pids = wait_until(lambda: processes_matching(f"sleep {marker}"), 90, "the sleep tool to start")
+        pids = wait_until(lambda: processes_matching(needle), 90, "the long-running tool to start")
         started = time.monotonic()
         session.cancel()
         send.join(10)
         gone_after = time.monotonic() - started
-        assert not processes_matching(f"sleep {marker}"), "the tool survived the cancel"
+        assert not processes_matching(needle), "the tool survived the cancel"
         assert gone_after < 5.0
         assert isinstance(send.error, caw.TurnCancelled)
         assert session.trajectory.turns[-1].status == "cancelled"
     finally:
-        kill_quietly(processes_matching(f"sleep {marker}"))
+        kill_quietly(processes_matching(needle))
         session.end()
     assert pids
 
