@@ -79,12 +79,17 @@ class TurnControl:
         with self._lock:
             self._process = process
 
-    def cancel(self) -> None:
-        """Stop the running turn (SIGINT, grace, then the whole tree). Blocks until the tree is gone."""
+    def cancel(self, *, now: bool = False) -> None:
+        """Stop the running turn (SIGINT, grace, then the whole tree). Blocks until the tree is gone.
+
+        ``now=True``: kill the tree at once, without the grace (also ending a grace another thread waits out).
+        """
         self.cancelled.set()
         with self._lock:
             process = self._process
-        if process is not None:
+        if process is not None and now:
+            process.kill()
+        elif process is not None:
             process.terminate(self.grace_s)
 
 

@@ -280,6 +280,13 @@ class AgentProcess:
             reaper.kill_tree(self._popen.pid, self.run_id)
             self.wait(1.0)
 
+    def kill(self) -> None:
+        """SIGKILL the whole tree now, with no grace. Thread-safe: a ``terminate`` waiting out its grace in
+        another thread then sees the CLI gone and returns."""
+        popen = self._popen
+        if popen is not None:
+            reaper.kill_tree(popen.pid, self.run_id)
+
     def stop(self, grace_s: float = 2.0) -> None:
         """``terminate`` and release the pty and pipes. Idempotent; call it from the thread that reads."""
         self.terminate(grace_s)
