@@ -26,14 +26,20 @@ from caw.errors import (
 )
 from caw.interactive import InteractiveResult, launch
 from caw.models import REASONING_EFFORTS, MCPServer, ModelTier, ToolGroup, Trajectory
-from caw.policy.autowait import LimitWaitPolicy
+from caw.policy.autowait import LimitWaitPolicy, parse_duration
 from caw.providers import canonical_name, get_provider
 from caw.providers.base import RunConfig
 from caw.providers.health import PROBE_PROMPT, PROBE_TIMEOUT, LiveStatus, ProviderHealth, check_health
 from caw.providers.order import global_models, resolve_order
 from caw.session import Logger, Session, SessionSetup
 from caw.session.candidate import Candidate
-from caw.session.turn import TurnOptions, run_turn
+from caw.session.turn import (
+    DEFAULT_FIRST_OUTPUT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TRANSIENT_TIMEOUT,
+    TurnOptions,
+    run_turn,
+)
 from caw.state.handle import decode, looks_like_handle
 from caw.state.ledger import CooldownStore
 from caw.state.store import SessionStore, check_writable
@@ -66,7 +72,8 @@ class Agent:
 
     Keyword options besides the documented parameters: ``cwd``, ``env`` (extra environment for the CLI),
     ``models`` (a model per provider), ``auto_wait``, ``max_wait`` and ``wait_buffer`` (seconds),
-    ``timeout``, ``idle_timeout``, ``first_output_timeout``, ``stop_grace`` (seconds), ``extra_args``
+    ``timeout``, ``idle_timeout``, ``first_output_timeout``, ``transient_timeout``, ``stop_grace`` (seconds;
+    a deadline left out has its default, None disables it: docs/python-api.md "Deadlines"), ``extra_args``
     (extra CLI flags for the first provider), ``on_missing`` ("raise" or "fresh", for resumes),
     ``wait_output`` (a ``str -> None`` writer for limit-wait progress lines instead of stderr),
     ``wait_display`` (makes the countdown shown on a terminal; see ``caw.policy.autowait.CountdownFactory``),
@@ -118,7 +125,8 @@ class Agent:
     _KNOWN_OPTIONS = frozenset(
         {
             "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
-            "first_output_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper", "model_for_all",
+            "first_output_timeout", "transient_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper",
+            "model_for_all",
             "wait_output", "wait_display", "runner",
         }
     )  # fmt: skip
@@ -133,7 +141,10 @@ class Agent:
         runner = kwargs.get("runner")
         if runner is not None and not callable(runner):
             raise ConfigurationError(f"runner must be a TurnRunner (a callable), not {runner!r}")
-        for key in ("timeout", "idle_timeout", "first_output_timeout", "max_wait", "wait_buffer", "stop_grace"):
+        for key in (
+            "timeout", "idle_timeout", "first_output_timeout", "transient_timeout", "max_wait", "wait_buffer",
+            "stop_grace",
+        ):  # fmt: skip
             value = kwargs.get(key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
                 raise ConfigurationError(f"{key} must be a non-negative number of seconds, not {value!r}")
@@ -391,9 +402,10 @@ class Agent:
     def _setup(self, traj_path: str | Path | None) -> SessionSetup:
         o = self._options
         options = TurnOptions(
-            first_output_timeout=o.get("first_output_timeout"),
+            first_output_timeout=_deadline(o, "first_output_timeout", DEFAULT_FIRST_OUTPUT_TIMEOUT),
             idle_timeout=o.get("idle_timeout"),
-            timeout=o.get("timeout"),
+            timeout=_deadline(o, "timeout", DEFAULT_TIMEOUT),
+            transient_timeout=_deadline(o, "transient_timeout", DEFAULT_TRANSIENT_TIMEOUT),
             stop_grace_s=float(o.get("stop_grace", 2.0)),
         )
         setup = SessionSetup(
@@ -412,6 +424,26 @@ class Agent:
             check_writable(setup.traj_path.parent)
         _attach_limits(setup, self, o)
         return setup
+
+
+def _deadline(o: dict[str, Any], key: str, default: float) -> float | None:
+    """An Agent option (None disables it), else ``$CAW_<KEY>`` (a duration; "off" disables it), else the default.
+
+    Every turn ends some day (issue 12): a whole-turn deadline, a deadline for the first answer, and one for a
+    CLI that only retries (docs/python-api.md, "Deadlines").
+    """
+    if key in o:
+        value: float | None = o[key]
+        return value
+    text = os.environ.get(f"CAW_{key.upper()}", "").strip()
+    if not text:
+        return default
+    if text.lower() in ("off", "none"):
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"CAW_{key.upper()}={text!r}: {exc}") from None
 
 
 def check_tools(tools: object) -> ToolGroup | None:

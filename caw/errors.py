@@ -12,6 +12,7 @@ CawError
 │   ├── ConversationNotFound               the CLI no longer has the conversation to resume
 │   ├── ProviderCrashed                    the CLI exited without finishing the turn
 │   └── TurnFailed                         the model API reported an error (5xx, bad request, ...)
+│       └── ProviderUnavailable            the CLI only retried (reconnect notices) for transient_timeout
 ├── CawTimeoutError                        a watchdog fired; the partial turn is kept
 │   ├── FirstOutputTimeout
 │   ├── IdleTimeout
@@ -222,6 +223,23 @@ class TurnFailed(ProviderError):
     def __init__(self, provider: str, message: str, *, kind: str = "unknown", **kw: Any) -> None:
         super().__init__(provider, message, **kw)
         self.kind = kind
+
+
+class ProviderUnavailable(TurnFailed):
+    """The CLI printed nothing but its own retry notices for ``seconds`` (``transient_timeout``): caw stopped it.
+
+    Offline codex retries forever ("Reconnecting... waiting for network"), so this is how a fallback order
+    gets past it (issue 12): a first send fails over to the next provider (reason ``unavailable``); a later
+    turn fails with its partial turn kept. ``retries`` counts the notices; ``kind`` is ``server``.
+    """
+
+    reason = "unavailable"
+    kind = "server"
+
+    def __init__(self, provider: str, message: str, *, seconds: float = 0.0, retries: int = 0, **kw: Any) -> None:
+        super().__init__(provider, message, kind="server", **kw)
+        self.seconds = seconds
+        self.retries = retries
 
 
 class CawTimeoutError(CawError, TimeoutError):

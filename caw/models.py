@@ -131,6 +131,8 @@ class Turn(BaseModel):
     limit: LimitInfo | None = None
     #: retry notices the CLI printed while it retried on its own (kept for diagnosis)
     retries: int = 0
+    #: the tool uses the CLI refused (its permissions did not allow them), one name per refusal, in order
+    denied_tools: list[str] = Field(default_factory=list)
     #: non-JSON lines the CLI printed on stdout (bounded), useful when something goes wrong
     diagnostics: list[str] = Field(default_factory=list)
 
@@ -192,6 +194,12 @@ class Trajectory(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def denied_tool_uses(self) -> int:
+        """How many tool uses the CLIs refused over every turn (each turn's ``denied_tools`` names them)."""
+        return sum(len(t.denied_tools) for t in self.turns)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def result(self) -> str:
         """The last completed turn's text ('' when there is none)."""
         for turn in reversed(self.turns):
@@ -204,7 +212,7 @@ class Trajectory(BaseModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trajectory:
-        clean = {k: v for k, v in data.items() if k not in ("usage", "duration_ms", "result")}
+        clean = {k: v for k, v in data.items() if k not in ("usage", "duration_ms", "result", "denied_tool_uses")}
         return cls.model_validate(clean)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from caw.agent import Agent
-from caw.cli.args import PromptSource, RunArgs
+from caw.cli.args import PromptSource, RunArgs, parse_tools
 from caw.cli.exit_codes import UsageProblem, failure_for
-from caw.cli.views import Outcome, View, make_view
+from caw.cli.views import Outcome, View, make_view, refusal_warning
 from caw.errors import (
     CawError,
     CawTimeoutError,
@@ -27,7 +28,7 @@ from caw.errors import (
     UsageLimitError,
 )
 from caw.events import Event, LimitWaitEvent
-from caw.models import Turn
+from caw.models import ToolGroup, Turn
 
 if TYPE_CHECKING:
     from caw.session import Session
@@ -81,24 +82,30 @@ class _ViewLogger:
 
 
 class _Interrupts:
-    """SIGINT / SIGTERM during a turn: cancel the session (the partial turn is kept), then exit 130.
+    """SIGINT / SIGTERM during a run: cancel the session (the partial turn is kept), then exit 130.
 
     The cancel runs on a thread, because it waits for the CLI's process tree to be gone while the main
-    thread is still reading the CLI's output. A second signal stops at once (KeyboardInterrupt).
+    thread is still reading the CLI's output. A second signal hurries the stop (the CLI's process tree is
+    killed without its grace period) but never skips saving the session or printing its resume handle: the
+    handlers stay in place until the run has reported its end. Before a session exists there is nothing to
+    save, and a signal stops at once (KeyboardInterrupt).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self) -> None:
+        self.session: Session | None = None
         self._previous: dict[int, Any] = {}
         self.received: int | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
+        session = self.session
+        if session is None:
             raise KeyboardInterrupt
-        self.received = signum
-        threading.Thread(target=self._session.cancel, name="caw-cancel", daemon=True).start()
+        hurry = self.received is not None
+        self.received = self.received or signum
+        cancel = functools.partial(session.cancel, now=hurry)
+        threading.Thread(target=cancel, name="caw-cancel", daemon=True).start()
 
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
@@ -191,6 +198,13 @@ _UNANSWERED = (UsageLimitError, CawTimeoutError, TurnCancelled, KeyboardInterrup
 
 def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: CliContext | None = None) -> int:
     """Run one turn (new conversation, or ``handle``'s) and report it in the chosen output mode."""
+    with _Interrupts() as interrupts:
+        return _execute(args, prompt, handle, context, interrupts)
+
+
+def _execute(
+    args: RunArgs, prompt: PromptSource, handle: str | None, context: CliContext | None, interrupts: _Interrupts
+) -> int:
     view = make_view(args.mode(), sys.stdout, sys.stderr, debug=args.debug)
     session: Session | None = None
     turn: Turn | None = None
@@ -203,6 +217,7 @@ def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: Cl
         if text is not None and not text.strip():
             raise UsageProblem("the prompt is empty", "nothing to send")
         agent, session = _open_session(args, view, handle, context or CliContext())
+        interrupts.session = session
         unanswered = text if text is not None else session.trajectory.pending_message
         if text is None:
             text = _pending_prompt(session)
@@ -212,8 +227,7 @@ def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: Cl
                     'pass a prompt: `caw resume HANDLE "..."` (or `-` for stdin)',
                 )
         view.start(session.provider or _order_label(agent.order))
-        with _Interrupts(session) as interrupts:
-            turn = _stream_turn(session, text, view, waits)
+        turn = _stream_turn(session, text, view, waits)
         if interrupts.received is not None:
             raise TurnCancelled(f"stopped by signal {signal.Signals(interrupts.received).name}", turn=turn)
         if session.trajectory.pending_message == unanswered:
@@ -256,6 +270,9 @@ def _finish(
         waited_ms=waited_ms,
     )
     view.finish(outcome)
+    refused = refusal_warning(turn or getattr(error, "turn", None), _granted(args))
+    if refused:
+        sys.stderr.write(f"caw: warning: {refused}\n")
     if failure is not None:
         sys.stderr.write(f"caw: error: {failure.line}\n")
     elif resume_handle and args.mode() != "quiet":
@@ -264,7 +281,20 @@ def _finish(
     from caw.cli import ci
 
     ci.report(outcome, os.environ)
+    REPORTED.append(outcome.exit_code)
     return outcome.exit_code
+
+
+#: the exit codes of the runs this process has reported (``caw.cli.main`` exits with the last one when a
+#: late signal arrives after the report: the report already said everything)
+REPORTED: list[int] = []
+
+
+def _granted(args: RunArgs) -> ToolGroup | None:
+    try:
+        return parse_tools(args.tools) if args.tools is not None else None
+    except UsageProblem:
+        return None
 
 
 def guard(debug: bool, body: Any) -> int:

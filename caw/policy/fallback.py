@@ -1,7 +1,8 @@
 """First-send failover: which failures move on to the next provider, and the one error when all fail.
 
 Failover happens only on the first send, only for reasons tied to one provider (not installed, auth,
-usage limit, crash or timeout before the first turn), never for a user error every provider would hit.
+usage limit, crash, timeout, or an API it could not reach before the first turn), never for a user error
+every provider would hit.
 ``first_answer`` is that loop, over callables: the session hands in how to try a candidate and how to
 wait out a limit, so the decisions are tested with scripted attempts and no process.
 """
@@ -19,6 +20,7 @@ from caw.errors import (
     CawTimeoutError,
     ProviderCrashed,
     ProviderNotInstalled,
+    ProviderUnavailable,
     TurnCancelled,
     TurnFailed,
     UsageLimitError,
@@ -42,6 +44,8 @@ def failover_reason(exc: BaseException) -> str | None:
         return "crashed"
     if isinstance(exc, CawTimeoutError):
         return "timeout"
+    if isinstance(exc, ProviderUnavailable):
+        return "unavailable"  # it only retried for transient_timeout (offline codex retries forever)
     if isinstance(exc, TurnFailed) and exc.kind in ("server", "unknown", "cli"):
         return "unavailable"
     return None

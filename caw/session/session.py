@@ -388,12 +388,16 @@ class Session:
         """
         return AsyncTurnStream(self, message)
 
-    def cancel(self) -> None:
-        """Stop the running turn (or a limit wait). Returns when the CLI and its tools are gone."""
+    def cancel(self, *, now: bool = False) -> None:
+        """Stop the running turn (or a limit wait). Returns when the CLI and its tools are gone.
+
+        ``now=True`` skips the CLI's grace period and kills its process tree at once (a second Ctrl-C); it
+        also hurries a ``cancel()`` already waiting in another thread.
+        """
         self._cancel_wait.set()
         control = self._control
         if control is not None:
-            control.cancel()
+            control.cancel(now=now)
 
     def end(self) -> Trajectory:
         """Finish the session: stop anything running, stamp ``completed_at``, persist. Idempotent."""

@@ -26,6 +26,7 @@ from caw.errors import (
     ProviderCrashed,
     ProviderError,
     ProviderNotInstalled,
+    ProviderUnavailable,
     TurnCancelled,
     TurnFailed,
     TurnTimeout,
@@ -35,11 +36,13 @@ from caw.events import (
     ErrorEvent,
     Event,
     RateLimitEvent,
+    ResultEvent,
     RetryEvent,
     SessionStarted,
     TextEvent,
     ThinkingEvent,
     ToolCallEvent,
+    ToolDeniedEvent,
     ToolResultEvent,
     UsageEvent,
 )
@@ -51,17 +54,78 @@ _MAX_DIAGNOSTICS = 50
 _MAX_DIAGNOSTIC_LEN = 2000
 
 
+#: the deadlines every turn gets unless the Agent says otherwise (seconds; docs/python-api.md "Deadlines")
+DEFAULT_TIMEOUT = 30 * 60.0
+DEFAULT_FIRST_OUTPUT_TIMEOUT = 5 * 60.0
+DEFAULT_TRANSIENT_TIMEOUT = 90.0
+
+
 @dataclass(frozen=True)
 class TurnOptions:
-    """Watchdogs and stop behaviour for a turn (seconds; None disables a watchdog)."""
+    """Watchdogs and stop behaviour for a turn (seconds; None disables a watchdog).
+
+    ``idle_timeout`` and ``timeout`` count bytes and wall time. ``first_output_timeout`` and
+    ``transient_timeout`` count events (``TurnProgress``): a CLI that keeps printing its own start-up lines or
+    retry notices has not answered yet.
+    """
 
     first_output_timeout: float | None = None
     idle_timeout: float | None = None
     timeout: float | None = None
+    transient_timeout: float | None = None
     stop_grace_s: float = 2.0
 
     def watchdogs(self) -> Watchdogs:
-        return Watchdogs(first_output=self.first_output_timeout, idle=self.idle_timeout, total=self.timeout)
+        return Watchdogs(idle=self.idle_timeout, total=self.timeout)
+
+
+#: what the CLI says about its own retrying: a run of these and nothing else is what transient_timeout counts
+_NOTICES = (RetryEvent,)
+#: what the model produced: it ends the wait for the first answer and any run of retry notices
+_ANSWERS = (TextEvent, ThinkingEvent, ToolCallEvent, ToolResultEvent, UsageEvent, ResultEvent)
+
+
+class TurnProgress:
+    """The event-level watchdogs of one turn: the first answer, and runs of retry notices (issues 12, 17).
+
+    * ``first_output``: no answer (text, thinking, a tool, usage, a result, a fatal error) within
+      ``first_output_timeout`` of the start. What a CLI prints about itself (its session start, retry
+      notices, warnings, lines caw does not know) is no answer: claude and codex print their start-up line
+      at once, also to a model server that never answers.
+    * ``transient``: at least two retry notices (``RetryEvent``, a non-fatal ``ErrorEvent``) and nothing
+      from the model since the first of them, for ``transient_timeout``. Offline codex prints "Reconnecting...
+      waiting for network" forever and claude retries a 529 for minutes, so the idle watchdog never fires.
+      Two, because one reconnect followed by a model thinking in silence is a CLI that recovered.
+    """
+
+    def __init__(self, options: TurnOptions, started: float) -> None:
+        self._first = options.first_output_timeout
+        self._transient = options.transient_timeout
+        self._started = started
+        self.answered = False
+        self.run_started: float | None = None
+        self.run_notices = 0
+        self.last_notice = ""
+
+    def see(self, ev: Event, now: float) -> None:
+        if isinstance(ev, _NOTICES) or (isinstance(ev, ErrorEvent) and not ev.fatal):
+            if self.run_started is None:
+                self.run_started = now
+            self.run_notices += 1
+            self.last_notice = ev.message
+        elif isinstance(ev, (*_ANSWERS, ErrorEvent)):
+            self.answered = True
+            self.run_started = None
+            self.run_notices = 0
+
+    def deadline(self) -> tuple[float, str, float] | None:
+        """The next event-level deadline, in the form ``AgentProcess.lines`` takes."""
+        due: list[tuple[float, str, float]] = []
+        if not self.answered and self._first is not None:
+            due.append((self._started + self._first, "first_output", self._first))
+        if self._transient is not None and self.run_started is not None and self.run_notices >= 2:
+            due.append((self.run_started + self._transient, "transient", self._transient))
+        return min(due) if due else None
 
 
 class TurnControl:
@@ -79,17 +143,27 @@ class TurnControl:
         with self._lock:
             self._process = process
 
-    def cancel(self) -> None:
-        """Stop the running turn (SIGINT, grace, then the whole tree). Blocks until the tree is gone."""
+    def cancel(self, *, now: bool = False) -> None:
+        """Stop the running turn (SIGINT, grace, then the whole tree). Blocks until the tree is gone.
+
+        ``now=True``: kill the tree at once, without the grace (also ending a grace another thread waits out).
+        """
         self.cancelled.set()
         with self._lock:
             process = self._process
-        if process is not None:
+        if process is not None and now:
+            process.kill()
+        elif process is not None:
             process.terminate(self.grace_s)
 
 
 class TurnAssembler:
-    """Folds events into a Turn: blocks of one message merge, tool results join their calls."""
+    """Folds events into a Turn: blocks of one message merge, tool results join their calls.
+
+    ``feed`` also makes every provider's stream the same shape (docs/providers.md, "Events"), so one consumer
+    reads all three: ``session_started`` names the model, every ``tool_result`` follows a ``tool_call`` and
+    carries its name and arguments, one ``usage`` is ``final``, and ``result.text`` is never None.
+    """
 
     def __init__(self, turn: Turn) -> None:
         self.turn = turn
@@ -99,6 +173,37 @@ class TurnAssembler:
         self._parts: list[str] = []
         self.limit_event: RateLimitEvent | None = None
         self.fatal: ErrorEvent | None = None
+        self._final_usage = False
+
+    def feed(self, ev: Event) -> list[Event]:
+        """Normalise one parser event into the events to emit, each already applied to the turn."""
+        out: list[Event] = []
+        if isinstance(ev, SessionStarted) and not ev.model and self.turn.model:
+            ev = ev.model_copy(update={"model": self.turn.model})  # the model caw asked for
+        elif isinstance(ev, ToolResultEvent):
+            call = self._tools.get(ev.id)
+            if call is None:
+                # codex's web search and opencode's tools report the call and its result together
+                name, arguments = ev.name or "", ev.arguments or {}
+                out.append(ToolCallEvent(provider=ev.provider, id=ev.id, name=name, arguments=arguments))
+            else:
+                ev = ev.model_copy(
+                    update={"name": ev.name or call.name, "arguments": dict(ev.arguments or call.arguments)}
+                )
+        elif isinstance(ev, UsageEvent):
+            if ev.final:
+                self._final_usage = True
+        elif isinstance(ev, ResultEvent):
+            if not self._final_usage:
+                # opencode reports usage per model call only: the turn's total closes the turn
+                out.append(UsageEvent(provider=ev.provider, usage=self.turn.usage, final=True))
+            if ev.text is None:
+                self.flush()
+                ev = ev.model_copy(update={"text": self.turn.result})
+        out.append(ev)
+        for item in out:
+            self.apply(item)
+        return out
 
     def flush(self) -> None:
         """Write merged text into the last block. Call before reading the turn."""
@@ -148,6 +253,8 @@ class TurnAssembler:
                 self.limit_event = ev
         elif isinstance(ev, RetryEvent):
             self.turn.retries += 1
+        elif isinstance(ev, ToolDeniedEvent):
+            self.turn.denied_tools.append(ev.name)
         elif isinstance(ev, SessionStarted):
             if ev.model and not self.turn.model:
                 self.turn.model = ev.model
@@ -199,25 +306,31 @@ def run_turn(
         control.attach(process)
         if control.cancelled.is_set():
             process.terminate(options.stop_grace_s)
+        progress = TurnProgress(options, process.started_at if process.started_at is not None else started)
         try:
-            for line in process.lines(options.watchdogs()):
-                for ev in _parse_line(parser, asm, line):
-                    asm.apply(ev)
-                    yield ev
+            for line in process.lines(options.watchdogs(), progress.deadline):
+                for parsed in _parse_line(parser, asm, line):
+                    for ev in asm.feed(parsed):
+                        progress.see(ev, clock())
+                        yield ev
         except WatchdogExpired as exc:
             process.terminate(options.stop_grace_s)
-            turn.status = "timeout"
             turn.duration_ms = _ms(clock() - started)
+            if exc.which == "transient":
+                raise _unavailable_error(provider.name, exc, progress, turn, process.stderr_tail()) from None
+            turn.status = "timeout"
             raise _timeout_error(provider.name, exc, turn) from None
         exit_code = process.wait(timeout=options.stop_grace_s + 5)
         if control.cancelled.is_set():
             turn.status = "cancelled"
             turn.duration_ms = _ms(clock() - started)
             turn.error = TurnError(type="TurnCancelled", reason="cancelled", message="the turn was cancelled")
+            # issue 12: a stream's consumer learns that the turn was interrupted, not that it crashed
+            yield ErrorEvent(provider=provider.name, kind="cancelled", message=_STOPPED, fatal=False)
             raise TurnCancelled(turn=turn)
-        for ev in parser.finish(exit_code, process.stderr_tail()):
-            asm.apply(ev)
-            yield ev
+        for parsed in parser.finish(exit_code, process.stderr_tail()):
+            for ev in asm.feed(parsed):
+                yield ev
         turn.duration_ms = _ms(clock() - started)
         if asm.fatal is not None:
             err3 = error_from_event(asm.fatal, asm.limit_event, turn, exit_code, process.stderr_tail())
@@ -237,6 +350,9 @@ def run_turn(
         control.attach(None)
         process.stop(options.stop_grace_s)
         inv.cleanup()
+
+
+_STOPPED = "caw stopped the turn; the partial turn is kept"
 
 
 def _parse_line(parser: TurnParser, asm: TurnAssembler, line: str) -> list[Event]:
@@ -265,12 +381,24 @@ def _timeout_error(provider: str, exc: WatchdogExpired, turn: Turn) -> CawTimeou
         "total": TurnTimeout,
     }.get(exc.which, TurnTimeout)
     what = {
-        "first_output": f"printed nothing within {exc.seconds:g}s of starting",
+        "first_output": f"gave no answer within {exc.seconds:g}s of starting",
         "idle": f"printed nothing for {exc.seconds:g}s",
         "total": f"did not finish the turn within {exc.seconds:g}s",
     }.get(exc.which, str(exc))
     turn.error = TurnError(type=cls.__name__, reason="timeout", message=f"{provider} {what}")
     return cls(f"{provider} {what}", provider=provider, seconds=exc.seconds, turn=turn)
+
+
+def _unavailable_error(
+    provider: str, exc: WatchdogExpired, progress: TurnProgress, turn: Turn, stderr: str
+) -> ProviderUnavailable:
+    last = f" (last: {progress.last_notice[:300]})" if progress.last_notice else ""
+    message = f"only retried for {exc.seconds:g}s ({progress.run_notices} retry notices, no answer){last}"
+    turn.status = "failed"
+    turn.error = TurnError(type="ProviderUnavailable", reason="unavailable", message=message)
+    return ProviderUnavailable(
+        provider, message, seconds=exc.seconds, retries=progress.run_notices, stderr_tail=stderr[-2000:], turn=turn
+    )
 
 
 def error_from_event(

@@ -32,6 +32,8 @@ from caw.transport import reaper
 from caw.transport.framing import LineFramer
 
 Clock = Callable[[], float]
+#: a caller's watchdog: None, or (when it fires on the process's clock, its name, its seconds)
+Deadline = Callable[[], "tuple[float, str, float] | None"]
 
 _READ_CHUNK = 1 << 16
 _STDERR_TAIL = 1 << 16
@@ -61,7 +63,7 @@ class SpawnError(OSError):
 
 
 class WatchdogExpired(Exception):
-    """A watchdog fired. ``which`` is "first_output", "idle" or "total"."""
+    """A watchdog fired. ``which`` is "first_output", "idle", "total" or the name a caller's deadline gave."""
 
     def __init__(self, which: str, seconds: float) -> None:
         super().__init__(f"{which} watchdog expired after {seconds:g}s")
@@ -210,8 +212,12 @@ class AgentProcess:
         return data.decode("utf-8", "replace")
 
     # ---- output ----------------------------------------------------------------------------------
-    def lines(self, watchdogs: Watchdogs = Watchdogs()) -> Iterator[str]:
-        """Decoded stdout lines (``\\r`` stripped) until the CLI is gone. Raises ``WatchdogExpired``."""
+    def lines(self, watchdogs: Watchdogs = Watchdogs(), deadline: Deadline | None = None) -> Iterator[str]:
+        """Decoded stdout lines (``\\r`` stripped) until the CLI is gone. Raises ``WatchdogExpired``.
+
+        ``deadline`` is the caller's own watchdog, asked again after every line it was handed: None, or
+        ``(when, which, seconds)`` on this process's clock (the session's event-level watchdogs).
+        """
         assert self._master is not None and self.started_at is not None, "start() first"
         fd = self._master
         framer = LineFramer()
@@ -221,9 +227,12 @@ class AgentProcess:
         exited_at: float | None = None
         while True:
             now = self._clock()
-            deadline, which, limit = _next_deadline(watchdogs, start, last_output, got_output)
-            wait = _POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - now))
-            if deadline is not None and now >= deadline:
+            due, which, limit = _next_deadline(watchdogs, start, last_output, got_output)
+            extra = deadline() if deadline is not None else None
+            if extra is not None and (due is None or extra[0] < due):
+                due, which, limit = extra
+            wait = _POLL_S if due is None else max(0.0, min(_POLL_S, due - now))
+            if due is not None and now >= due:
                 raise WatchdogExpired(which, limit)
             try:
                 ready, _, _ = select.select([fd], [], [], wait)
@@ -279,6 +288,13 @@ class AgentProcess:
                 self.wait(grace_s)
             reaper.kill_tree(self._popen.pid, self.run_id)
             self.wait(1.0)
+
+    def kill(self) -> None:
+        """SIGKILL the whole tree now, with no grace. Thread-safe: a ``terminate`` waiting out its grace in
+        another thread then sees the CLI gone and returns."""
+        popen = self._popen
+        if popen is not None:
+            reaper.kill_tree(popen.pid, self.run_id)
 
     def stop(self, grace_s: float = 2.0) -> None:
         """``terminate`` and release the pty and pipes. Idempotent; call it from the thread that reads."""

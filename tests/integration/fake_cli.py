@@ -15,6 +15,7 @@ actions run in order:
     {"cwd_report": true}            an assistant text event with the working directory and $PWD
     {"exit": code}
     {"pidfile": path}               write this process's pid to path
+    {"ignore_sigint": true}         ignore SIGINT from now on (caw's stop grace then runs its full length)
     {"replace_with_file": path}     delete the directory at path and put a file there (breaks caw's store)
 Default script: init, one text, result.
 """
@@ -26,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -108,6 +110,8 @@ def main() -> int:
             out(text(f"stdin_tty={os.isatty(0)} stdout_tty={os.isatty(1)} stderr_tty={os.isatty(2)}"))
         elif "cwd_report" in step:
             out(text(f"cwd={os.getcwd()} PWD={os.environ.get('PWD')}"))
+        elif "ignore_sigint" in step:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         elif "pidfile" in step:
             with open(step["pidfile"], "w") as f:
                 f.write(str(os.getpid()))

@@ -29,6 +29,7 @@ from caw.errors import (
     ProviderCrashed,
     ProviderError,
     ProviderNotInstalled,
+    ProviderUnavailable,
     SessionNotFound,
     SessionStateError,
     StorageError,
@@ -82,6 +83,9 @@ CASES: dict[type[BaseException], Callable[[], BaseException]] = {
     ConversationNotFound: lambda: ConversationNotFound("codex", "no rollout found", turn=partial_turn(), **COMMON),
     ProviderCrashed: lambda: ProviderCrashed("opencode", "exited with 139", turn=partial_turn(), **COMMON),
     TurnFailed: lambda: TurnFailed("claude", "overloaded", kind="server", turn=partial_turn(), **COMMON),
+    ProviderUnavailable: lambda: ProviderUnavailable(
+        "codex", "only retried for 90s", seconds=90.0, retries=5, turn=partial_turn(), **COMMON
+    ),
     CawTimeoutError: lambda: CawTimeoutError("timed out", provider="claude", seconds=12.5, turn=partial_turn()),
     FirstOutputTimeout: lambda: FirstOutputTimeout("no output", provider="codex", seconds=30, turn=partial_turn()),
     IdleTimeout: lambda: IdleTimeout("idle for 60s", provider="claude", seconds=60.0, turn=partial_turn()),
