@@ -64,7 +64,8 @@ _KEYED_RESET_RE = re.compile(
 # A clock time is only read right after one of these words.
 _ANCHOR_RE = re.compile(
     r"\b(?:(?P<same_day>(?:try|retry)\s+again\s+at)|(?:try|retry)\s+again\s+(?:after|on)"
-    r"|resets?(?:_?at)?|reset(?:ting)?\s+(?:at|on)|available\s+(?:again\s+)?(?:at|on|after)|until|next\s*[=:])\b",
+    r"|resets?(?:_?at)?|reset(?:ting)?\s+(?:at|on)|available\s+(?:again\s+)?(?:at|on|after)|until|next\s*[=:]"
+    r"|(?:continues?|resumes?)\s+automatically)\b",
     _I,
 )
 _FILLER_RE = re.compile(r"[\s:=\"']*(?:(?:at|on|by|around|after)\b[\s:]*)*", _I)
@@ -76,6 +77,10 @@ _YEAR = r"(?:,?\s*(?P<year>\d{4})\b)?"
 _MONTH_DAY_RE = re.compile(rf"{_MONTH}\s*(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b{_YEAR}", _I)
 _DAY_MONTH_RE = re.compile(rf"(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}{_YEAR}", _I)
 _WEEKDAY_RE = re.compile(r"(?P<wd>[a-z]{3,9})\.?,?\s+", _I)
+# "resets tomorrow at 9am", "resets 9am tomorrow": a day counted from today in the zone that applies
+_RELATIVE_DAY_RE = re.compile(r"(?P<rel>today|tonight|tomorrow)\b,?\s*", _I)
+_RELATIVE_AFTER_RE = re.compile(r"\s*,?\s*(?P<rel>today|tonight|tomorrow)\b", _I)
+_RELATIVE_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1}
 _DATE_TIME_SEP_RE = re.compile(r"(?:\s*,\s*|\s+)(?:at\s+|@\s*)?", _I)
 _TIME_DATE_SEP_RE = re.compile(r"\s*,?\s*(?:on\s+)?", _I)
 _TIME_RE = re.compile(
@@ -107,6 +112,7 @@ class _When:
     weekday: int | None = None
     zone: tzinfo | None = None
     exact: datetime | None = None  # an ISO stamp with an offset: nothing left to resolve
+    days_ahead: int | None = None  # "today" 0, "tomorrow" 1
 
 
 def _time_parts(m: re.Match[str]) -> tuple[int, int, int] | None:
@@ -149,9 +155,17 @@ def _parse_when(s: str, pos: int) -> _When | None:
     if iso:
         return _iso_when(iso)
     weekday = None
-    wd = _WEEKDAY_RE.match(s, pos)
+    days_ahead = None
+    rel = _RELATIVE_DAY_RE.match(s, pos)
+    if rel:
+        days_ahead = _RELATIVE_DAYS[rel.group("rel").lower()]
+        filler = _FILLER_RE.match(s, rel.end())
+        pos = filler.end() if filler else rel.end()
+    wd = None if rel else _WEEKDAY_RE.match(s, pos)
     if wd and wd.group("wd").lower() in _WEEKDAYS:
         weekday, pos = _WEEKDAYS[wd.group("wd").lower()], wd.end()
+        filler = _FILLER_RE.match(s, pos)  # "Monday at 9am"
+        pos = filler.end() if filler else pos
     day = _MONTH_DAY_RE.match(s, pos) or _DAY_MONTH_RE.match(s, pos)
     clock = None
     if day:
@@ -170,12 +184,17 @@ def _parse_when(s: str, pos: int) -> _When | None:
         day = _MONTH_DAY_RE.match(s, after) or _DAY_MONTH_RE.match(s, after)  # "03:31 on 5 Feb"
         if day:
             pos = day.end()
+        elif days_ahead is None and weekday is None:
+            _, zone_end = parse_zone(s, pos)  # "9am (UTC) tomorrow"
+            rel_after = _RELATIVE_AFTER_RE.match(s, zone_end)
+            if rel_after:
+                days_ahead = _RELATIVE_DAYS[rel_after.group("rel").lower()]
     hms = _time_parts(clock) if clock else (0, 0, 0)
     if hms is None:
         return None
     zone, _ = parse_zone(s, pos)
     if day is None:
-        return _When(*hms, weekday=weekday, zone=zone)
+        return _When(*hms, weekday=weekday, zone=zone, days_ahead=days_ahead)
     month = _MONTHS[day.group("mon")[:3].lower()]
     year = int(day.group("year")) if day.group("year") else None
     return _When(*hms, year=year, month=month, day=int(day.group("day")), zone=zone)
@@ -218,6 +237,11 @@ def _resolve(when: _When, now: datetime, default_zone: tzinfo, *, same_day: bool
                 return None
         found = _next_date(today.year, when.month, when.day, today)
         return _at(found, when, zone) if found else None
+    if when.days_ahead is not None:
+        try:
+            return _at(today + timedelta(days=when.days_ahead), when, zone)
+        except OverflowError:
+            return None
     # A clock time alone is the next such time; a time equal to now's minute is now, not tomorrow.
     floor = now.replace(second=0, microsecond=0)
     if when.weekday is not None:

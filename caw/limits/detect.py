@@ -6,9 +6,10 @@ signals (Claude's ``rate_limit_event.resetsAt``, Codex's ``resets_at``) are read
 parsers; this is the fallback for everything else, so it generalises over the *forms* of the
 messages (see ``docs/dev/limits-notes.md``) rather than exact strings.
 
-The pipeline is ``normalise`` -> ``classify`` -> extract the reset, most trusted first: keyed
-epochs / ISO stamps (``clock``), then durations (``durations``), then a date or clock time after a
-reset word (``clock``, in a zone from ``zones``) -> ``settle`` the money rules.
+The pipeline is ``shape`` (prose that only talks about limits is never one) -> ``classify`` (a CLI's
+limit phrasing must open a message) -> extract the reset, most trusted first: keyed epochs / ISO
+stamps (``clock``), then durations (``durations``), then a date or clock time after a reset word
+(``clock``, in a zone from ``zones``) -> ``settle`` the money rules.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from datetime import datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from caw.limits.classify import classify, settle
+from caw.limits.classify import DEFAULT_MAX_WAIT, classify, settle
 from caw.limits.clock import reset_from_clock, reset_from_keys
 from caw.limits.durations import reset_from_duration
 from caw.limits.normalise import normalise
+from caw.limits.shape import is_prose
 from caw.limits.zones import UTC, resolve_tz
 
 __all__ = ["UsageLimit", "detect_limit"]
@@ -66,14 +68,21 @@ def _extract_reset(norm: str, now: datetime, zone: tzinfo) -> datetime | None:
     return reset_from_keys(norm) or reset_from_duration(norm, now) or reset_from_clock(norm, now, zone)
 
 
-def detect_limit(text: str, *, now: datetime | None = None, tz: tzinfo | str | None = None) -> UsageLimit | None:
+def detect_limit(
+    text: str, *, now: datetime | None = None, tz: tzinfo | str | None = None, max_wait: float | None = None
+) -> UsageLimit | None:
     """Read a usage/rate limit from a CLI's error text; None when the text is not about one.
 
     ``now`` (default: the current time; naive means UTC) anchors relative forms:
     durations, and clock times printed without a date (the next such time) or
     without a year (the next such date). ``tz`` is the zone the CLI printed local
     times in (a tzinfo or an IANA name; default: this process's zone, honouring
-    ``TZ``); a zone named in the text wins. Never raises.
+    ``TZ``); a zone named in the text wins. ``max_wait`` (seconds, default six hours,
+    caw's default wait) only matters for a monthly spend limit: it is waitable when
+    the text states a reset at most that far away, and money otherwise. Never raises.
+
+    Only a CLI's limit *message* counts: an answer, test output, a changelog or code
+    that talks about rate limits, 429s or "resets at midnight" gives None.
 
     >>> from datetime import datetime, timezone
     >>> now = datetime(2026, 11, 22, 1, 0, tzinfo=timezone.utc)
@@ -87,13 +96,18 @@ def detect_limit(text: str, *, now: datetime | None = None, tz: tzinfo | str | N
     datetime.datetime(2026, 11, 22, 9, 12, tzinfo=datetime.timezone.utc)
     >>> detect_limit("Your workspace is out of credits. Add credits to continue.").kind
     'credits'
+    >>> detect_limit("You're out of extra usage · resets 3am (UTC)", now=now).waitable
+    True
     >>> detect_limit("the rate of change is limited") is None
+    True
+    >>> detect_limit("I added a retry: on a 429 the client waits until the limit resets at midnight.") is None
     True
     """
     if not isinstance(text, str) or not text.strip():
         return None
-    norm = normalise(text)
-    found = classify(norm)
+    if is_prose(text):
+        return None
+    found = classify(text)
     if found is None:
         return None
     if now is None:
@@ -102,6 +116,8 @@ def detect_limit(text: str, *, now: datetime | None = None, tz: tzinfo | str | N
         current = now.replace(tzinfo=UTC)
     else:
         current = now.astimezone(UTC)
+    norm = normalise(text)
     resets_at = _extract_reset(norm, current, resolve_tz(tz))
-    kind, waitable = settle(found, norm, resets_at)
+    limit = DEFAULT_MAX_WAIT if max_wait is None else max_wait
+    kind, waitable = settle(found, norm, resets_at, current, limit)
     return UsageLimit(message=text, resets_at=resets_at, waitable=waitable, kind=kind, provider=found.provider)

@@ -1,8 +1,10 @@
 """Golden corpus for caw.limits: real-world-shaped limit messages of claude, codex and opencode.
 
 Each line of tests/fixtures/limits/golden.jsonl is one message with the ``now`` and ``tz`` it
-is read at and the expected reading (or null for texts that are not about a limit). When a
-CLI changes its wording, add the new text here first, then teach the parser.
+is read at (and ``max_wait`` where it matters) and the expected reading, or null for texts that
+are not a limit message: the ``trap-*`` lines are prose, markdown, code, test output and changelogs
+that talk about rate limits. When a CLI changes its wording, add the new text here first, then
+teach the parser.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import doctest
 import importlib
 import json
 import pkgutil
+import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -48,7 +51,7 @@ def _reading(found: UsageLimit | None) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c["id"]) for c in CASES])
 def test_golden_message(case: dict[str, Any]) -> None:
-    found = detect_limit(case["text"], now=_instant(case["now"]), tz=case["tz"])
+    found = detect_limit(case["text"], now=_instant(case["now"]), tz=case["tz"], max_wait=case.get("max_wait"))
     assert _reading(found) == case["expect"]
     if found is not None:
         assert found.message == case["text"]
@@ -64,6 +67,43 @@ def test_corpus_covers_every_provider_kind_and_negatives() -> None:
     assert set(Counter(e["kind"] for e in positives)) == {"session", "weekly", "usage", "rate", "credits"}
     assert {"claude", "codex", "opencode"} <= {e["provider"] for e in positives}
     assert len({c["id"] for c in CASES}) == len(CASES), "ids must be unique: they name the tests"
+    traps = [c for c in CASES if c["id"].startswith("trap-")]
+    assert len(traps) >= 30 and all(c["expect"] is None for c in traps)
+
+
+def _opening_text(text: str) -> str:
+    return re.sub(r"^(?:⎿\s*|\[\w+\]\s*|Error:\s*)+", "", text.replace("’", "'"))
+
+
+def test_every_published_claude_prefix_family_is_read() -> None:
+    """claude's SDK publishes the CLI's usage-limit prefixes (USAGE_LIMIT_ERROR_PREFIXES, drift-2026-12.md):
+    every one of them opens at least one golden message that reads as a limit."""
+    prefixes = [
+        "You've hit your", "You've reached your", "You're out of usage credits", "Your org is out of usage · add funds",
+        "Your org is out of usage · contact your admin", "Your seat type doesn't include usage credits",
+        "Your seat type doesn't include usage", "Your usage allocation has been disabled by your admin",
+        "Your group's usage limit is set to $0", "Fable 5 requires usage credits", "You're out of extra usage",
+        "Your seat type doesn't include extra usage", "This service is disabled for your org",
+    ]  # fmt: skip
+    for prefix in prefixes:
+        opened = [c for c in CASES if _opening_text(c["text"]).startswith(prefix)]
+        assert any(c["expect"] is not None for c in opened), prefix
+
+
+def test_warnings_and_transitions_are_not_limits() -> None:
+    """USAGE_WARNING_PREFIXES and USAGE_TRANSITION_PREFIXES: "never arrive as API errors", never a limit."""
+    now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    for text in (
+        "You've used 75% of your session limit · resets 3pm (Europe/Rome)",
+        "You're close to your usage limit",
+        "You're close to your usage credit limit",
+        "You're now using usage credits",
+        "You're now using extra usage · your session limit resets 2pm",
+        "Now using extra usage",
+        "You're now using your usage allocation",
+        "Approaching weekly limit · resets Dec 7, 9am (UTC)",
+    ):
+        assert detect_limit(text, now=now, tz="UTC") is None, text
 
 
 def test_money_is_never_waitable() -> None:
@@ -72,6 +112,21 @@ def test_money_is_never_waitable() -> None:
         expect = case["expect"]
         if expect is not None and expect["kind"] == "credits":
             assert expect["waitable"] is False, case["id"]
+
+
+def test_a_monthly_spend_limit_waits_only_for_a_stated_reset_within_max_wait() -> None:
+    now = datetime(2026, 9, 2, 5, 0, tzinfo=UTC)
+    text = "You've hit your monthly spend limit · your session limit resets 2:40pm (Asia/Jakarta)"
+    near = detect_limit(text, now=now, tz="UTC")
+    assert near is not None and (near.kind, near.waitable) == ("session", True)
+    assert near.resets_at == datetime(2026, 9, 2, 7, 40, tzinfo=UTC)
+    short = detect_limit(text, now=now, tz="UTC", max_wait=3600)  # 2h40m away, one hour allowed
+    assert short is not None and (short.kind, short.waitable, short.resets_at) == ("credits", False, near.resets_at)
+    bare = detect_limit("You've hit your monthly spend limit · raise it at claude.ai/settings/usage", now=now)
+    assert bare is not None and (bare.kind, bare.waitable, bare.resets_at) == ("credits", False, None)
+    # extra usage is not a spend limit: the plan window resets, so any stated reset is waited for
+    far = detect_limit("You're out of extra usage · resets Sep 5, 2pm (UTC)", now=now, max_wait=3600)
+    assert far is not None and (far.kind, far.waitable) == ("usage", True)
 
 
 # ----------------------------------------------------------------- API details
