@@ -44,7 +44,7 @@ from caw.events import (
     WarningEvent,
     event_summary,
 )
-from caw.models import Trajectory, Turn, UsageStats
+from caw.models import ToolGroup, Trajectory, Turn, UsageStats
 from caw.text import clip
 
 Mode = Literal["live", "plain", "quiet", "json", "jsonl"]
@@ -159,6 +159,41 @@ class Outcome:
         data["exit_code"] = self.exit_code
         data["error"] = self.error
         return data
+
+
+#: the --tools group that allows a tool, by the names the three CLIs give their tools (for the hint only)
+_GROUP_OF_TOOL: dict[str, ToolGroup] = {
+    **dict.fromkeys(("read", "glob", "grep", "list", "lsp"), ToolGroup.READER),
+    **dict.fromkeys(("edit", "write", "multiedit", "notebookedit", "apply_patch", "patch"), ToolGroup.WRITER),
+    **dict.fromkeys(("bash", "exec_command", "shell", "taskoutput", "taskstop"), ToolGroup.EXEC),
+    **dict.fromkeys(("webfetch", "websearch", "web_search"), ToolGroup.WEB),
+    "task": ToolGroup.PARALLEL,
+}
+
+
+def refusal_warning(turn: Turn | None, granted: ToolGroup | None) -> str | None:
+    """The end-of-run line for tool uses the CLI refused (issue 12: a "completed" turn that changed nothing).
+
+    ``granted`` is what ``--tools`` asked for (None: the CLI's defaults, which read). None when nothing was
+    refused.
+
+    >>> turn = Turn(input="Fix it", provider="claude", denied_tools=["Edit", "Bash", "Edit"])
+    >>> refusal_warning(turn, None)
+    'claude refused 3 tool uses (Edit, Bash) — allow them with --tools reader,writer,exec'
+    """
+    if turn is None or not turn.denied_tools:
+        return None
+    names = list(dict.fromkeys(turn.denied_tools))
+    needed = ToolGroup.NONE
+    for name in names:
+        needed |= _GROUP_OF_TOOL.get(name.lower().removeprefix("mcp__"), ToolGroup.NONE)
+    count = len(turn.denied_tools)
+    what = f"{turn.provider or 'the CLI'} refused {count} tool use{'s' if count != 1 else ''} ({', '.join(names)})"
+    if not needed or (granted is not None and needed in granted):
+        return f"{what} — its own permission settings refused them"
+    groups = (ToolGroup.READER if granted is None else granted) | needed
+    spelled = ",".join(str(m.name).lower() for m in ToolGroup if m in groups)
+    return f"{what} — allow them with --tools {spelled}"
 
 
 # ---- views ----------------------------------------------------------------------------------------------
