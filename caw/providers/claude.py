@@ -155,6 +155,9 @@ class ClaudeProvider(Provider):
         r"\brate_limit_error\b", r"\b(?:opus|sonnet)\b", r"·\s*resets\b", r"\b5-hour\s+limit", r"\brate_limit_event\b",
         "isusingoverage", r"\bcredit\s+balance\s+(?:is\s+)?too\s+low", r"\btemporarily\s+limiting\s+requests",
         r"\bhit\s+your\s+(?:session\s+|weekly\s+)?limit\b",
+        r"\bextra[\s-]usage\b", r"\busage[\s-]credits?\b", r"\bseat\s+type\b", r"\busage\s+allocation\b", r"\bfable\b",
+        r"\bout\s+of\s+usage\b", r"\bgroup's\s+usage\s+limit\b", r"\bdisabled\s+for\s+your\s+org\b",
+        r"\bspend\s+limit\b", r"\bit\s+resets\b",
     )  # fmt: skip
     #: claude >= 2.1.3xx records the system prompt on a conversation's first request and reuses it on every
     #: resume (--system-prompt-snapshot, on by default): a different prompt on resume is ignored

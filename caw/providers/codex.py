@@ -113,7 +113,7 @@ class CodexProvider(Provider):
         r"\bcodex\b", "chatgpt", r"\b(?:try|retry)\s+again\s+at\b", r"\bplan_type\b", r"\busage_limit_reached\b",
         r"\busage_not_included\b", r"\bexceeded\s+retry\s+limit\b", r"\bspend\s+cap\b",
         r"\bworkspace\s+is\s+out\s+of\s+credits", r"\bquota\s+exceeded\.\s*check\s+your\s+plan",
-        r"\bhit\s+your\s+usage\s+limit(?:\.|\s+for\b)",
+        r"\bhit\s+your\s+usage\s+limit(?:\.(?!\s*it\s+resets\b)|\s+for\b)",
     )  # fmt: skip
     install_command = "npm install -g @openai/codex"
     login_command = "run `codex login` or set OPENAI_API_KEY"
