@@ -39,6 +39,7 @@ from caw.events import (
     TextEvent,
     ThinkingEvent,
     ToolCallEvent,
+    ToolDeniedEvent,
     ToolResultEvent,
     UsageEvent,
     WarningEvent,
@@ -393,7 +394,9 @@ class LiveView:
             self._label = f"{ev.provider or self._label}" + (f" ({ev.model})" if ev.model else "")
         elif isinstance(ev, UsageEvent):
             self._tokens = usage_text(ev.usage)
-        elif isinstance(ev, RetryEvent | WarningEvent) or (isinstance(ev, RateLimitEvent) and ev.status == "rejected"):
+        elif isinstance(ev, RetryEvent | WarningEvent | ToolDeniedEvent) or (
+            isinstance(ev, RateLimitEvent) and ev.status == "rejected"
+        ):
             self._line(event_summary(ev), "yellow")
         elif isinstance(ev, ErrorEvent):
             self._line(event_summary(ev), "red" if ev.fatal else "yellow")
