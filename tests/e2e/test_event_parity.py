@@ -140,10 +140,11 @@ def test_sigterm_ends_the_stream_with_interrupted_not_a_crash(live: LiveFactory)
     """issue 12: after SIGTERM the last word about the turn is that it was interrupted: no fatal error,
     no claude ``[ede_diagnostic]`` line shown as 'error (unknown)'."""
     run = live()
-    sleeper = f"sleep 3{uuid.uuid4().int % 1000}.{uuid.uuid4().int % 1000 + 1}"
-    run.server.enqueue(ToolCall(sleeper))
+    # a Python sleep, not `sleep N`: newer claude refuses a standalone sleep (see test_parity's cancel test)
+    sleeper = f"time.sleep({300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 997})"
+    run.server.enqueue(ToolCall(f"{sys.executable} -c 'import time; {sleeper}'"))
     proc = subprocess.Popen(
-        caw_argv(run, "Run the command"),
+        caw_argv(run, "--tools", "exec", "Run the command"),
         env=_env(run),
         cwd=run.work,
         stdin=subprocess.DEVNULL,
