@@ -123,7 +123,8 @@ class AsyncTurnStream:
     The async twin of ``TurnStream`` (``Session.astream``). The turn runs on a worker thread, which fetches
     the next event only when the loop asks for it, so the event loop never blocks. Leaving early (``break``,
     ``aclose()``, the consuming task cancelled) cancels the turn; the partial turn is kept, as cancelled.
-    After a ``break`` the cancel finishes in the background; ``await stream.aclose()`` waits for it.
+    After a ``break`` the cancel finishes in the background; ``await stream.aclose()`` waits for it. Driven
+    with ``anext(stream)`` instead of ``async for``, call ``aclose()`` when you stop early.
     """
 
     def __init__(self, session: Session, message: str) -> None:

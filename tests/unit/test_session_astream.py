@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from caw.errors import SessionStateError, TurnCancelled, UsageLimitError
 from caw.events import Event, SessionStarted, TextEvent
 from caw.models import TextBlock, Turn
 from caw.providers.base import Provider, RunConfig, TurnRequest
-from caw.session import AsyncTurnStream, Session
+from caw.session import AsyncTurnStream
 from caw.session.turn import TurnControl
 from tests.unit.scripted import ScriptedRunner
 from tests.unit.test_session_stream import TwoParts, saved, session
@@ -275,6 +275,7 @@ def test_async_with_astream_closes_it_early(tmp_path: Path) -> None:
     assert [t.status for t in s.trajectory.turns] == ["cancelled"]
 
 
-def test_astream_is_exported() -> None:
+def test_astream_is_an_exported_async_iterator(tmp_path: Path) -> None:
     assert caw.AsyncTurnStream is AsyncTurnStream and "AsyncTurnStream" in caw.__all__
-    assert isinstance(Session.astream, object) and Session.astream.__doc__
+    stream = session(tmp_path, TwoParts()).astream("never iterated")
+    assert isinstance(stream, AsyncIterator) and isinstance(stream, AsyncTurnStream)
