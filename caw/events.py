@@ -248,6 +248,8 @@ def event_summary(ev: Event) -> str:
         return f"{p}retrying (attempt {ev.attempt}/{ev.max_retries}): {_clip(ev.message)}"
     if isinstance(ev, WarningEvent):
         return f"{p}warning: {_clip(ev.message)}"
+    if isinstance(ev, ErrorEvent) and ev.kind == "cancelled":
+        return f"{p}interrupted: {_clip(ev.message)}"  # issue 12: an interrupt is no crash
     if isinstance(ev, ErrorEvent):
         return f"{p}error ({ev.kind}): {_clip(ev.message)}"
     if isinstance(ev, LimitWaitEvent):

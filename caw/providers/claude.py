@@ -43,6 +43,7 @@ from caw.events import (
     TextEvent,
     ThinkingEvent,
     ToolCallEvent,
+    ToolDeniedEvent,
     ToolResultEvent,
     UsageEvent,
     WarningEvent,
@@ -60,7 +61,7 @@ from caw.providers.base import (
     fits_argv,
     user_home,
 )
-from caw.text import last_meaningful_line
+from caw.text import clip, last_meaningful_line
 
 # ToolGroup -> Claude Code's built-in tool names
 TOOL_NAMES: dict[ToolGroup, tuple[str, ...]] = {
@@ -452,6 +453,7 @@ class ClaudeParser(TurnParser):
                 final=True,
             )
         ]
+        events += self._denials(obj.get("permission_denials"))
         text = obj.get("result")
         status = obj.get("api_error_status")
         status = status if isinstance(status, int) else None
@@ -495,6 +497,21 @@ class ClaudeParser(TurnParser):
             )
         )
         return events
+
+    def _denials(self, denials: Any) -> list[Event]:
+        """``result.permission_denials``: the tool uses the permission mode refused (issue 12 item 5)."""
+        if not isinstance(denials, list):
+            return []
+        return [
+            ToolDeniedEvent(
+                provider=self.provider,
+                id=str(d.get("tool_use_id") or ""),
+                name=str(d.get("tool_name") or "?"),
+                message=clip(json.dumps(d.get("tool_input") or {}, ensure_ascii=False), 200),
+            )
+            for d in denials
+            if isinstance(d, dict)
+        ]
 
     def _error_kind(self, status: int | None, message: str) -> ErrorKind:
         if "No conversation found" in message:

@@ -48,6 +48,7 @@ from caw.events import (
     TextEvent,
     ThinkingEvent,
     ToolCallEvent,
+    ToolDeniedEvent,
     ToolResultEvent,
     UsageEvent,
     WarningEvent,
@@ -131,6 +132,8 @@ class CodexProvider(Provider):
             parser.context = CodexTurnContext(
                 codex_home=codex_home_dir(env), resumed=bool(request.resume_key), tz=_zone(env.get("TZ"))
             )
+            # codex never prints its model: with none passed, the one its config names (issue 12)
+            parser.model = config.model or configured_model(codex_home_dir(env), config.extra_args)
         return parser
 
     def continuation_prompt(self, original: str) -> str:
@@ -383,6 +386,38 @@ def usage_from_codex(raw: Mapping[str, Any]) -> UsageStats:
     )
 
 
+def configured_model(codex_home: Path, extra_args: Iterable[str] = ()) -> str | None:
+    """The model codex runs when caw passes no ``-m``: ``-m``/``-c model=`` in ``extra_args``, else
+    ``config.toml``'s (its active profile's first). None when neither names one (codex's built-in default)."""
+    import tomllib
+
+    args = list(extra_args)
+    for i, arg in enumerate(args):
+        if arg in ("-m", "--model") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+        if arg in ("-c", "--config") and i + 1 < len(args) and args[i + 1].startswith("model="):
+            value = args[i + 1].split("=", 1)[1].strip()
+            try:
+                parsed = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                parsed = value  # codex too takes a value that is not TOML as a literal string
+            return str(parsed)
+    try:
+        config = tomllib.loads((codex_home / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    profile = config.get("profile")
+    profiles = config.get("profiles")
+    if isinstance(profile, str) and isinstance(profiles, dict):
+        chosen = profiles.get(profile)
+        if isinstance(chosen, dict) and isinstance(chosen.get("model"), str):
+            return str(chosen["model"])
+    model = config.get("model")
+    return model if isinstance(model, str) and model else None
+
+
 def find_rollout(codex_home: Path, thread_id: str) -> Path | None:
     """``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<local time>-<thread_id>.jsonl`` (None when absent)."""
     if not _THREAD_ID.match(thread_id):
@@ -548,6 +583,7 @@ def _status(message: str) -> int | None:
 # ---- parser --------------------------------------------------------------------------------------
 
 _TOOL_ITEMS = ("command_execution", "file_change", "mcp_tool_call", "web_search")
+_NEEDS_APPROVAL = re.compile(r"requires approval, but approval policy is never")
 
 
 class CodexParser(TurnParser):
@@ -560,12 +596,14 @@ class CodexParser(TurnParser):
         self._thread_total: UsageStats | None = None  # turn.completed.usage
         self._last_error: str | None = None  # the newest non-retry top-level `error`
         self._last_text: str | None = None  # the newest agent message (the turn's final answer)
+        #: the model the turn runs (codex prints none): ``-m``, else its config (``configured_model``)
+        self.model: str | None = None
 
     def on_json(self, obj: dict[str, Any]) -> list[Event]:
         kind = obj.get("type")
         if kind == "thread.started":
             self.thread_id = str(obj["thread_id"])
-            return [SessionStarted(provider=self.provider, session_id=self.thread_id)]
+            return [SessionStarted(provider=self.provider, session_id=self.thread_id, model=self.model)]
         if kind == "turn.started":
             return []
         if kind in ("item.started", "item.updated", "item.completed"):
@@ -625,8 +663,19 @@ class CodexParser(TurnParser):
                 is_error=is_error,
                 name=name,
                 arguments=arguments,
-            )
+            ),
+            *self._denial(item_id, name, item, output),
         ]
+
+    def _denial(self, item_id: str, name: str, item: dict[str, Any], output: str) -> list[Event]:
+        """A tool use codex refused (issue 12 item 5): a declined item, or an MCP call that needs an approval.
+
+        A command its read-only sandbox refuses has no item at all (0.169): caw cannot count that one.
+        """
+        needs_approval = item.get("type") == "mcp_tool_call" and _NEEDS_APPROVAL.search(output)
+        if item.get("status") != "declined" and not needs_approval:
+            return []
+        return [ToolDeniedEvent(provider=self.provider, id=item_id, name=name, message=output or "declined")]
 
     # ---- errors ----------------------------------------------------------------------------------
     def _error(self, message: str) -> list[Event]:

@@ -51,6 +51,7 @@ from caw.events import (
     TextEvent,
     ThinkingEvent,
     ToolCallEvent,
+    ToolDeniedEvent,
     ToolResultEvent,
     UsageEvent,
     WarningEvent,
@@ -136,7 +137,11 @@ class OpencodeProvider(Provider):
         return "continue"
 
     def parser(self, config: RunConfig | None = None, request: TurnRequest | None = None) -> OpencodeParser:
-        return OpencodeParser()
+        parser = OpencodeParser()
+        if config is not None:
+            # opencode never prints its model: with none passed, the one its config names (issue 12)
+            parser.model = config.model or configured_model({**os.environ, **config.env}, Path(config.cwd))
+        return parser
 
     def interactive_command(self, binary: str, config: RunConfig, prompt: str) -> InteractiveCommand:
         # the mapping of build (scripted) for the full-screen UI (`opencode [project]`)
@@ -236,6 +241,47 @@ def mcp_entries(servers: tuple[MCPServer, ...]) -> dict[str, Any]:
                 entry["environment"] = dict(s.env)
             entries[s.name] = entry
     return entries
+
+
+def configured_model(env: Mapping[str, str], cwd: Path) -> str | None:
+    """The ``"model"`` opencode's config names, from the source it merges last to the first:
+    ``OPENCODE_CONFIG_CONTENT``, the project's ``opencode.json`` (walking up from ``cwd``), ``$OPENCODE_CONFIG``,
+    the user's ``~/.config/opencode``. None when none does (opencode then picks by recent use). JSONC files
+    (comments) are skipped: caw reads JSON only."""
+
+    def named(text: str | None) -> str | None:
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            return None
+        model = data.get("model") if isinstance(data, dict) else None
+        return model if isinstance(model, str) and model else None
+
+    def read(path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    found = named(env.get(CONFIG_CONTENT_VAR))
+    if found:
+        return found
+    if not env.get("OPENCODE_DISABLE_PROJECT_CONFIG"):
+        for directory in [cwd.resolve(), *cwd.resolve().parents]:
+            for name in ("opencode.json", "opencode.jsonc"):
+                found = named(read(directory / name))
+                if found:
+                    return found
+    if env.get("OPENCODE_CONFIG"):
+        found = named(read(Path(env["OPENCODE_CONFIG"])))
+        if found:
+            return found
+    home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else user_home(env) / ".config"
+    for name in ("opencode.json", "opencode.jsonc", "config.json"):
+        found = named(read(home / "opencode" / name))
+        if found:
+            return found
+    return None
 
 
 def config_additions(config: RunConfig) -> dict[str, Any]:
@@ -423,12 +469,18 @@ def _inner_message(message: str) -> str:
     return message
 
 
+#: the tool errors opencode writes for a permission it refused: an auto-rejected ask, or a deny rule
+_REFUSED = re.compile(r"rejected permission to use|specified a rule which prevents you from using", re.IGNORECASE)
+
+
 class OpencodeParser(TurnParser):
     provider = "opencode"
 
     def __init__(self) -> None:
         super().__init__()
         self._session_id: str | None = None
+        #: the model the turn runs (opencode prints none): ``--model``, else its config (``configured_model``)
+        self.model: str | None = None
         self._step_open = False
         self._fatal: tuple[str, str] | None = None
 
@@ -439,7 +491,7 @@ class OpencodeParser(TurnParser):
             # every event carries the session id: the first one announces the conversation (also when the
             # first event is an error, so a limited turn can still be continued with --session)
             self._session_id = sid
-            events.append(SessionStarted(provider=self.provider, session_id=sid))
+            events.append(SessionStarted(provider=self.provider, session_id=sid, model=self.model))
         kind = obj.get("type")
         part = obj.get("part") or {}
         if kind == "step_start":
@@ -460,6 +512,7 @@ class OpencodeParser(TurnParser):
             )
         elif kind == "tool_use":
             events.append(self._tool(part))
+            events += self._denial(part)
         elif kind == "error":
             events.extend(self._error(obj))
         else:
@@ -475,6 +528,15 @@ class OpencodeParser(TurnParser):
                 "this notice is its summary, and it continued with: " + str(part.get("text") or ""),
             )
         return RawEvent(provider=self.provider, data={"type": "text", "part": dict(part)})
+
+    def _denial(self, part: Mapping[str, Any]) -> list[Event]:
+        """A tool use opencode's permissions refused (issue 12 item 5): an ask auto-rejected, or a deny rule."""
+        state = part.get("state") or {}
+        error = str(state.get("error") or "")
+        if state.get("status") != "error" or not _REFUSED.search(error):
+            return []
+        call_id = str(part.get("callID") or part.get("id") or "")
+        return [ToolDeniedEvent(provider=self.provider, id=call_id, name=str(part.get("tool") or "?"), message=error)]
 
     def _tool(self, part: Mapping[str, Any]) -> Event:
         state = part.get("state") or {}

@@ -720,3 +720,23 @@ def test_result_text_is_never_null_without_an_agent_message() -> None:
     assert result.text == ""
     [tool_result] = [e for e in events if isinstance(e, ToolResultEvent)]
     assert tool_result.name == "exec_command" and tool_result.arguments == {"command": "true"}
+
+
+def test_session_started_names_the_configured_model_when_caw_passes_none(tmp_path: Path) -> None:
+    """codex never prints its model: with no -m, session_started names the one config.toml sets."""
+    home = tmp_path / "codex_home"
+    home.mkdir()
+    (home / "config.toml").write_text('model = "gpt-5.5"\n')
+    parser = get_provider("codex").parser(RunConfig(env={"CODEX_HOME": str(home)}), TurnRequest(prompt="hi"))
+    [started] = parser.feed({"type": "thread.started", "thread_id": "019a0000-0000-7000-8000-000000000001"})
+    assert isinstance(started, SessionStarted) and started.model == "gpt-5.5"
+
+
+def test_configured_model_reads_flags_then_the_active_profile(tmp_path: Path) -> None:
+    from caw.providers.codex import configured_model
+
+    (tmp_path / "config.toml").write_text('model = "top"\nprofile = "work"\n[profiles.work]\nmodel = "from-profile"\n')
+    assert configured_model(tmp_path) == "from-profile"
+    assert configured_model(tmp_path, ["-m", "flag-model"]) == "flag-model"
+    assert configured_model(tmp_path, ["-c", 'model="quoted"']) == "quoted"
+    assert configured_model(tmp_path / "missing") is None

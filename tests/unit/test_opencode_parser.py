@@ -524,3 +524,27 @@ def test_session_started_names_the_model_caw_asked_for() -> None:
     ]
     started = next(e for e in events if isinstance(e, SessionStarted))
     assert started.model == "fake/text"
+
+
+def test_session_started_names_the_configured_model_when_caw_passes_none(tmp_path: Path) -> None:
+    """opencode never prints its model: with no --model, session_started names the one its config sets."""
+    env = {"OPENCODE_CONFIG_CONTENT": '{"model": "fake/tool"}', "HOME": str(tmp_path)}
+    parser = get_provider("opencode").parser(RunConfig(cwd=str(tmp_path), env=env), TurnRequest(prompt="hi"))
+    started = next(e for line in fixture_lines("opencode", "text") for e in parser.feed(json.loads(line)))
+    assert isinstance(started, SessionStarted) and started.model == "fake/tool"
+
+
+def test_configured_model_sources_in_opencodes_merge_order(tmp_path: Path) -> None:
+    from caw.providers.opencode import configured_model
+
+    project = tmp_path / "repo" / "sub"
+    project.mkdir(parents=True)
+    (tmp_path / "repo" / "opencode.json").write_text('{"model": "p/project"}')
+    user = tmp_path / "xdg" / "opencode"
+    user.mkdir(parents=True)
+    (user / "opencode.json").write_text('{"model": "p/user"}')
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path)}
+    assert configured_model({**env, "OPENCODE_CONFIG_CONTENT": '{"model": "p/env"}'}, project) == "p/env"
+    assert configured_model(env, project) == "p/project"
+    assert configured_model({**env, "OPENCODE_DISABLE_PROJECT_CONFIG": "1"}, project) == "p/user"
+    assert configured_model({"HOME": str(tmp_path)}, tmp_path) is None

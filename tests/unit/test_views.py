@@ -88,3 +88,10 @@ def test_jsonl_second_signal_is_reported_as_cancelled() -> None:
     view.finish(Outcome(exit_code=130, trajectory=Trajectory(session_id="s1"), error="interrupted"))
     first = _jsonl_lines(out)[0]
     assert isinstance(first, ErrorEvent) and first.kind == "cancelled" and not first.fatal
+
+
+def test_plain_view_says_interrupted_not_error_for_a_cancelled_turn() -> None:
+    err = io.StringIO()
+    view = PlainView(io.StringIO(), err)
+    view.event(ErrorEvent(provider="claude", kind="cancelled", message="caw stopped the turn", fatal=False))
+    assert err.getvalue() == "caw: [claude] interrupted: caw stopped the turn\n"
