@@ -16,9 +16,10 @@ import os
 import select
 import struct
 import termios
+import threading
 import tty
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -134,13 +135,11 @@ def pick_provider(candidates: Sequence[Candidate], *, input_fd: int, output: Out
     rows = [_Row(c, health_hint(c, cooldowns)) for c in installed]
     menu = _Menu(rows, output, _columns(input_fd))
     saved = termios.tcgetattr(input_fd)
-    pool = ThreadPoolExecutor(max_workers=len(rows), thread_name_prefix="caw-version")
     try:
         for row in rows:
             binary = row.candidate.binary()
-            env = {**os.environ, **row.candidate.config.env}
             if binary is not None:
-                row.version = pool.submit(row.candidate.provider.version, binary, env)
+                row.version = _probe_version(row.candidate, binary)
         tty.setraw(input_fd, termios.TCSANOW)
         menu.draw()
         while True:
@@ -164,7 +163,22 @@ def pick_provider(candidates: Sequence[Candidate], *, input_fd: int, output: Out
         menu.erase()
         with contextlib.suppress(termios.error, OSError):
             termios.tcsetattr(input_fd, termios.TCSADRAIN, saved)
-        pool.shutdown(wait=False)
+
+
+def _probe_version(candidate: Candidate, binary: str) -> Future[str | None]:
+    """``<cli> --version`` on a daemon thread. Not a ThreadPoolExecutor: Python joins its workers at exit, so
+    Esc would wait for the slowest CLI to answer (seconds for a cold npm install) before caw could exit."""
+    future: Future[str | None] = Future()
+    env = {**os.environ, **candidate.config.env}
+
+    def probe() -> None:
+        try:
+            future.set_result(candidate.provider.version(binary, env))
+        except Exception as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=probe, name="caw-version", daemon=True).start()
+    return future
 
 
 def _columns(fd: int) -> int:

@@ -4,7 +4,8 @@ Run it (through a wrapper that sets ``FAKE_TUI_NAME``) where caw expects ``claud
 Everything it learns goes to the screen *and* to files in ``FAKE_TUI_DIR`` (so tests can check big
 things like a 200 KB prompt without scraping a terminal):
 
-* ``--version``: prints ``fake-tui 1.0 (<name>)`` and exits;
+* ``--version``: prints ``fake-tui 1.0 (<name>)`` and exits (after the seconds in ``version-sleep``, if
+  that file exists);
 * on start: writes ``launched-<name>.json`` (pid, argv), switches the terminal the way real TUIs do
   (raw mode, alternate screen, hidden cursor, bracketed paste), prints ``READY <name>``, ``ARGS n=<count>
   last=<sha256 of the last argument>``, ``START intr=<the ^C key it inherited, hex> sigpipe=<default|ignored>
@@ -27,6 +28,7 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 import tty
 from pathlib import Path
 
@@ -56,6 +58,9 @@ def start_background() -> None:
 
 def main() -> int:
     if sys.argv[1:] == ["--version"]:
+        slow = DIR / "version-sleep"  # seconds a slow CLI takes to answer --version
+        if slow.exists():
+            time.sleep(float(slow.read_text()))
         print(f"fake-tui 1.0 ({NAME})")
         return 0
     args = sys.argv[1:]

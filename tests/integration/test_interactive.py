@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -416,6 +417,18 @@ def test_picker_cancel_exits_130_and_launches_nothing(run: Any, key: str) -> Non
     s.child.send(key)
     assert s.wait_exit() == 130
     assert s.result()["exit"] == 130 and s.result()["termios_same"]
+    assert s.launched("claude") is None and s.launched("codex") is None
+    s.assert_terminal_restored()
+
+
+def test_esc_in_the_picker_exits_at_once_without_waiting_for_a_slow_version_probe(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "version-sleep").write_text("15")  # a CLI that takes 15 s to answer --version
+    s = run(["claude", "codex"], "hello", pick=True)
+    s.expect("choose an agent")
+    began = time.monotonic()
+    s.child.send("\x1b")
+    assert s.wait_exit() == 130
+    assert time.monotonic() - began < 3, "caw waited for the --version probes before exiting"
     assert s.launched("claude") is None and s.launched("codex") is None
     s.assert_terminal_restored()
 
