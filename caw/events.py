@@ -214,7 +214,12 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def event_json_schema() -> dict[str, Any]:
-    """The JSON schema of one streamed event (what ``caw run --jsonl`` prints per line)."""
+    """The JSON schema of one streamed event (what ``caw run --jsonl`` prints per line).
+
+    >>> schema = event_json_schema()
+    >>> "text" in schema["discriminator"]["mapping"]
+    True
+    """
     return EVENT_ADAPTER.json_schema()
 
 

@@ -63,7 +63,15 @@ def set_provider_order(order: Iterable[str] | str | None, *, models: Mapping[str
 
 
 def get_provider_order() -> list[str] | None:
-    """The global order set by ``set_provider_order``, or None."""
+    """The global order set by ``set_provider_order``, or None.
+
+    >>> set_provider_order(["codex", "claude"])
+    >>> get_provider_order()
+    ['codex', 'claude']
+    >>> set_provider_order(None)
+    >>> get_provider_order() is None
+    True
+    """
     with _global_lock:
         return list(_global_order) if _global_order is not None else None
 
