@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import importlib.util
 import inspect
 import sys
@@ -83,3 +84,17 @@ def test_check_mode_reports_a_stale_page(gen: ModuleType, tmp_path: Path, monkey
     monkeypatch.setattr(gen, "REPO_ROOT", tmp_path)
     assert gen.main(["--check"]) == 1
     assert gen.main([]) == 0 and gen.main(["--check"]) == 0
+
+
+def test_the_examples_of_the_public_functions_run() -> None:
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    try:
+        for name in caw.__all__:
+            fn = getattr(caw, name)
+            if inspect.isfunction(fn):
+                globs = dict(vars(sys.modules[fn.__module__]))
+                for test in doctest.DocTestFinder(recurse=False).find(fn, name, globs=globs):
+                    runner.run(test)
+    finally:
+        caw.set_provider_order(None)  # an example sets the process-wide order
+    assert runner.failures == 0 and runner.tries >= 5
