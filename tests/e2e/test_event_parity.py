@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import caw
 from caw.events import (
     EVENT_ADAPTER,
     CawSessionEvent,
@@ -190,3 +192,27 @@ def test_claude_partial_messages_stream_deltas_and_the_answer_once(claude_live: 
     [result] = [e for e in events if isinstance(e, ResultEvent)]
     assert result.text == answer
     assert not [e for e in events if e.type == "raw" and getattr(e, "data", {}).get("type") == "stream_event"]
+
+
+def test_session_stream_of_a_cancelled_turn_ends_with_cancelled(claude_live: LiveFactory) -> None:
+    """The Python API's stream says it too: the last event before ``TurnCancelled`` is the cancelled one."""
+    run = claude_live()
+    sleeper = f"time.sleep({300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 997})"
+    run.server.enqueue(ToolCall(f"{sys.executable} -c 'import time; {sleeper}'"))
+    session = run.agent(tools=caw.ToolGroup.EXEC).start_session()
+    events: list[Event] = []
+    cancel = threading.Thread(
+        target=lambda: (wait_until(lambda: processes_matching(sleeper), 60, "the tool"), session.cancel())
+    )
+    cancel.start()
+    try:
+        with pytest.raises(caw.TurnCancelled):
+            for ev in session.stream("Run the command"):
+                events.append(ev)
+    finally:
+        cancel.join(30)
+        kill_quietly(processes_matching(sleeper))
+        session.end()
+    last = events[-1]
+    assert isinstance(last, ErrorEvent) and last.kind == "cancelled" and not last.fatal
+    assert not [e for e in events if isinstance(e, ErrorEvent) and e.fatal]
