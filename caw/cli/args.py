@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -140,7 +141,11 @@ def parse_duration_arg(flag: str, text: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise UsageProblem(f"{flag} {text!r}: {exc}", "use e.g. 30s, 10m, 6h or 1h30m") from None
+        # parse_duration's message ends in its own examples: keep only a reason, the examples go after the dash
+        why = re.search(r"\(([^()]*)\)$", str(exc))
+        reason = f" ({why.group(1)})" if why and not why.group(1).startswith("use e.g.") else ""
+        what = f"{flag} {text!r} is not a duration{reason}"
+        raise UsageProblem(what, "use e.g. 30s, 10m, 6h or 1h30m, or plain seconds") from None
 
 
 def default_data_dir() -> Path:

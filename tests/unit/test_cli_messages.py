@@ -129,3 +129,17 @@ def test_traj_show_refuses_json_that_is_not_a_trajectory(runner: CliRunner, tmp_
     assert r.exit_code == 2
     (line,) = _error_lines(r.stderr)
     assert "is not a caw trajectory" in line and r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("soon", "--max-wait 'soon' is not a duration"),
+        ("1h1h", "--max-wait '1h1h' is not a duration (a unit appears twice)"),
+        ("-5", "--max-wait '-5' is not a duration (must be a non-negative number of seconds)"),
+    ],
+)
+def test_a_bad_duration_gives_its_examples_once(runner: CliRunner, value: str, what: str) -> None:
+    r = runner.invoke(app, ["run", "hi", "--max-wait", value])
+    assert r.exit_code == 2
+    assert _error_lines(r.stderr) == [f"caw: error: {what} — use e.g. 30s, 10m, 6h or 1h30m, or plain seconds"]
