@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 import typer
 from rich.console import Console
 
-from caw.cli.args import PromptSource, RunArgs, default_data_dir, parse_tools
+from caw.cli.args import PromptSource, RunArgs, default_data_dir, parse_effort, parse_tools
 from caw.cli.exit_codes import ExitCode, UsageProblem, failure_for, install_hint, login_hint
 from caw.cli.runner import CliContext, execute, guard
 from caw.models import Trajectory
@@ -356,7 +356,7 @@ def chat(
     def body() -> int:
         from caw.cli import runner
 
-        kwargs: dict[str, Any] = {"provider": provider, "model": model, "reasoning": effort}
+        kwargs: dict[str, Any] = {"provider": provider, "model": model, "reasoning": parse_effort(effort)}
         if system_prompt is not None:
             kwargs["system_prompt"] = system_prompt
         if tools is not None:

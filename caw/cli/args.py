@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from caw.cli.exit_codes import UsageProblem
 from caw.cli.views import Mode
 from caw.errors import StorageError
-from caw.models import ToolGroup
+from caw.models import REASONING_EFFORTS, ToolGroup
 from caw.policy.autowait import Clock, WaitDisplay
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class RunArgs:
         kw: dict[str, Any] = {
             "provider": self.provider,
             "model": self.model,
-            "reasoning": self.effort,
+            "reasoning": parse_effort(self.effort),
             "system_prompt": self.system_prompt,
             "data_dir": data_dir,
             "wait_display": rich_countdown,
@@ -132,6 +132,17 @@ def parse_tools(text: str) -> ToolGroup:
         return ToolGroup.parse(text)
     except ValueError as exc:
         raise UsageProblem(f"--tools: {str(exc).split(';')[0]}", f"use a comma list of: {ToolGroup.names()}") from None
+
+
+def parse_effort(text: str | None) -> str | None:
+    """``--effort``: one of ``REASONING_EFFORTS`` (any case), else a usage error naming them."""
+    if text is None:
+        return None
+    if text.strip().lower() not in REASONING_EFFORTS:
+        raise UsageProblem(
+            f"--effort {text!r} is not a reasoning effort", f"use one of: {', '.join(REASONING_EFFORTS)}"
+        )
+    return text.strip().lower()
 
 
 def parse_duration_arg(flag: str, text: str) -> float:

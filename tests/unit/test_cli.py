@@ -238,6 +238,7 @@ def test_file_prompt_of_one_megabyte_arrives_verbatim(script: Script, tmp_path: 
         (["run", "x", "--max-wait", "soon"], None, "--max-wait 'soon'"),
         (["run", "x", "--timeout", "-5"], None, "--timeout"),
         (["run", "x", "--cwd", "/nonexistent/dir"], None, "no such directory"),
+        (["run", "x", "--effort", "hgih"], None, "--effort 'hgih' is not a reasoning effort"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(script: Script, argv: list[str], stdin: str | None, needle: str) -> None:
