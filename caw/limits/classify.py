@@ -134,7 +134,7 @@ _OPEN_RATE = (
     r"(?:(?:the|your|an?)\s+)?(?:(?:api|request|token|account)\s+)?rate[\s_-]?limit(?:ed|ing)?"
     rf"(?:\s+(?:has\s+been\s+|was\s+|is\s+)?(?:exceeded|reached|hit|error))?{_END}|too\s+many\s+requests{_END}"
     rf"|requests?\s+limit\s+(?:has\s+been\s+|was\s+)?(?:reached|exceeded){_END}"
-    rf"|(?:http(?:/[\d.]+)?\s+|status(?:\s+code)?\s*:?\s*|error(?:\s+code)?\s*:?\s*|code\s*:?\s*)?429(?:\s*[-:]?\s*too\s+many\s+requests)?{_END}"
+    rf"|(?:http(?:/[\d.]+)?\s+|status(?:\s+code)?\s*:?\s*|error(?:\s+code)?\s*:?\s*|code\s*:?\s*)?429(?:\s*[-:]?\s*too\s+many\s+requests)?(?:{_END}|(?=\s+(?-i:[A-Z]))(?!\s+(?-i:[A-Z][a-z]+\s+(?:is|are|means?)\b)))"
     r"|request\s+rejected\s*\(429\)|server\s+is\s+temporarily\s+limiting\s+requests"
     r"|exceeded\s+retry\s+limit,?\s+last\s+status:?\s*429\b|(?:request\s+)?failed\s+with\s+status(?:\s+code)?\s+429\b"
     rf"|resource(?:\s+has\s+been\s+|_)exhausted{_END}|throttl(?:ed|ing)(?:exception)?{_END}"

@@ -63,7 +63,7 @@ _KEYED_RESET_RE = re.compile(
 )
 # A clock time is only read right after one of these words.
 _ANCHOR_RE = re.compile(
-    r"\b(?:(?P<same_day>(?:try|retry)\s+again\s+at)|(?:try|retry)\s+again\s+(?:after|on)"
+    r"\b(?:(?P<same_day>(?:try|retry)\s+again\s+at)|(?:try|retry)(?:\s+again)?\s+(?:after|on)"
     r"|resets?(?:_?at)?|reset(?:ting)?\s+(?:at|on)|available\s+(?:again\s+)?(?:at|on|after)|until|next\s*[=:]"
     r"|(?:continues?|resumes?)\s+automatically)\b",
     _I,
@@ -153,7 +153,11 @@ def _parse_when(s: str, pos: int) -> _When | None:
     pos = filler.end() if filler else pos
     iso = _ISO_RE.match(s, pos)
     if iso:
-        return _iso_when(iso)
+        found = _iso_when(iso)
+        if found is not None and found.exact is None:
+            zone, _ = parse_zone(s, iso.end())  # "2026-12-05 15:00 (Europe/Paris)"
+            return _When(found.hour, found.minute, found.second, found.year, found.month, found.day, zone=zone)
+        return found
     weekday = None
     days_ahead = None
     rel = _RELATIVE_DAY_RE.match(s, pos)

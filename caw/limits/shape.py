@@ -90,7 +90,11 @@ _TELLS = [
     r"|(?:the|a|an)\s+(?:api|server|client|endpoint|upstream|backend|provider|service)\s+(?:returns?|returned|sends?|sent|responds?|answers?|replies|throttles?)"
     r"|(?:returns?|returned|receives?|received|gets?|got|hits?|hitting|handles?|handling|catch(?:es)?)\s+(?:an?\s+|the\s+)?(?:http\s+)?(?:429|rate[\s-]?limit)"
     r"|(?:if|when|whenever|once|after|before)\s+(?:you|we|it|they|the\s+\w+|a\s+\w+)\s+(?:hits?|reach\w*|exceed\w*|gets?|receives?)\b"
-    r"|for\s+example|such\s+as|in\s+other\s+words|this\s+means|which\s+means|so\s+that|make\s+sure)\b",
+    r"|for\s+example|such\s+as|in\s+other\s+words|this\s+means|which\s+means|so\s+that|make\s+sure"
+    r"|(?:this|it)\s+happens|happens\s+when|occurs\s+when|(?:is|are|gets?)\s+(?:returned|thrown|raised)|means"
+    r"|because|whereas|therefore|otherwise|typically|basically|in\s+general)\b",
+    # the contractions of an explanation (a CLI says "You've", "You're", "doesn't"; not these)
+    r"\b(?:that's|you'll|you'd|it's|there's|here's|what's|isn't|aren't|won't|shouldn't|wouldn't)\b",
     r"\b(?:let\s+me|let's|we've|we'll)\b",
 ]
 _TELL_I_RE = re.compile("|".join(f"(?:{t})" for t in _TELLS), _I)

@@ -74,6 +74,8 @@ ABBREVIATIONS: dict[str, tzinfo] = {
 _PAREN_ZONE_RE = re.compile(r"\s*\(\s*(?P<name>[^()\s]{1,48})\s*\)")
 # Case-sensitive on purpose: "5pm at" must not read "at" as a zone.
 _ABBR_ZONE_RE = re.compile(r"\s+(?P<abbr>[A-Z]{1,5})(?:\s*(?P<sign>[+\-−])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?)?(?![\w/])")
+# "7pm Europe/Paris": an IANA name without parentheses (Area/Location, capitalised)
+_BARE_IANA_RE = re.compile(r"\s+(?P<name>(?:[A-Z][A-Za-z]+)(?:/[A-Z][A-Za-z0-9_+\-]+){1,2})(?![\w/])")
 _OFFSET_ZONE_RE = re.compile(r"\s*(?P<sign>[+\-−])(?P<h>\d{2}):?(?P<m>\d{2})(?!\d)")
 
 
@@ -89,6 +91,11 @@ def parse_zone(s: str, pos: int) -> tuple[tzinfo | None, int]:
     if m:
         # Unknown names fall back to the caller's zone; the parentheses are still consumed.
         return zone_from_name(m.group("name")), m.end()
+    m = _BARE_IANA_RE.match(s, pos)
+    if m:
+        zone = zone_from_name(m.group("name"))
+        if zone is not None:
+            return zone, m.end()
     m = _ABBR_ZONE_RE.match(s, pos)
     if m and m.group("abbr") in ABBREVIATIONS:
         if m.group("sign") and m.group("abbr") in ("UTC", "GMT"):
