@@ -312,6 +312,8 @@ class ClaudeParser(TurnParser):
     def on_json(self, obj: dict[str, Any]) -> list[Event]:
         kind = obj.get("type")
         if kind == "stream_event":
+            if obj.get("parent_tool_use_id"):
+                return []  # a subagent's stream: its messages are not the turn's answer
             return self._stream_event(obj.get("event") or {})
         if kind == "assistant":
             return [*self._abandoned(obj), *self._assistant(obj)]

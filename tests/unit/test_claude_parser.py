@@ -352,3 +352,16 @@ def test_partial_messages_deltas_missing_the_end_get_only_the_rest() -> None:
     ]
     parser = ClaudeParser()
     assert [e.text for obj in objs for e in parser.feed(obj) if isinstance(e, TextEvent)] == ["Hel", "lo."]
+
+
+def test_partial_messages_of_a_subagent_are_not_the_answer() -> None:
+    """A stream_event with a parent_tool_use_id is a subagent's (Task tool): its deltas are no answer text."""
+    parser = ClaudeParser()
+    start = {"type": "message_start", "message": {"id": "sub1"}}
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "inner"}}
+    fed = [
+        ev
+        for event in (start, delta)
+        for ev in parser.feed({"type": "stream_event", "event": event, "parent_tool_use_id": "toolu_1"})
+    ]
+    assert fed == []
