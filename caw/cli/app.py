@@ -260,7 +260,13 @@ def doctor(
         if usable:
             return 0
         installed = [h for h in found if h.provider in order and h.installed]
-        fix = login_hint(installed[0].provider) if installed else install_hint(order[0])
+        if installed:
+            fix = login_hint(installed[0].provider)
+        else:
+            from caw.providers import get_provider
+
+            wrong = get_provider(order[0]).not_installed().reason  # a CAW_<NAME>_BIN naming no executable
+            fix = f"{wrong}: fix or unset it" if wrong else install_hint(order[0])
         sys.stderr.write(f"caw: error: no provider in the order ({', '.join(order)}) can answer — {fix}\n")
         return int(ExitCode.NO_PROVIDER)
 

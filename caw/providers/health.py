@@ -138,7 +138,9 @@ def check_health(
     )
     if live:
         if binary is None:
-            health.live, health.live_detail = "not_installed", f"`{impl.binary_name}` not found on PATH"
+            # a CAW_<NAME>_BIN that names no executable is said so, not reported as missing from PATH
+            why = impl.not_installed(merged).reason or f"`{impl.binary_name}` not found on PATH"
+            health.live, health.live_detail = "not_installed", why
         else:
             if probe is None:
                 raise ConfigurationError("check_health(live=True) needs a probe (caw.agent.live_probe)")

@@ -191,10 +191,14 @@ def test_parrots_own_install_and_login_hints(parrot: Path, tmp_path: Path, monke
     result = CliRunner().invoke(app, ["run", "--provider", "parrot", "hello"])
     assert result.exit_code == 4
     assert "parrot could not authenticate: the token was refused — log in: run `parrot login`" in result.stderr
-    monkeypatch.setenv("CAW_PARROT_BIN", str(tmp_path / "no-such-parrot"))
+    monkeypatch.delenv("CAW_PARROT_BIN")  # and no parrot on PATH: not installed
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     result = CliRunner().invoke(app, ["doctor", "--provider", "parrot"])
     assert result.exit_code == 3
     assert "install it with `pip install parrot-cli`, or set CAW_PARROT_BIN to its path" in result.stderr
+    monkeypatch.setenv("CAW_PARROT_BIN", str(tmp_path / "no-such-parrot"))  # a wrong path is named as such
+    result = CliRunner().invoke(app, ["doctor", "--provider", "parrot"])
+    assert f"CAW_PARROT_BIN={tmp_path / 'no-such-parrot'} is not an executable file" in result.stderr
 
 
 DRIVER = """

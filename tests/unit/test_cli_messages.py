@@ -143,3 +143,16 @@ def test_a_bad_duration_gives_its_examples_once(runner: CliRunner, value: str, w
     r = runner.invoke(app, ["run", "hi", "--max-wait", value])
     assert r.exit_code == 2
     assert _error_lines(r.stderr) == [f"caw: error: {what} — use e.g. 30s, 10m, 6h or 1h30m, or plain seconds"]
+
+
+@pytest.mark.usefixtures("no_clis")
+def test_doctor_names_a_bin_variable_pointing_nowhere(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAW_CLAUDE_BIN", "/nowhere/claude")
+    r = runner.invoke(app, ["doctor", "--provider", "claude"])
+    assert r.exit_code == 3
+    (line,) = _error_lines(r.stderr)
+    assert line.endswith("— CAW_CLAUDE_BIN=/nowhere/claude is not an executable file: fix or unset it")
+    from caw.providers.health import check_health
+
+    health = check_health("claude", live=True)
+    assert health.live_detail == "CAW_CLAUDE_BIN=/nowhere/claude is not an executable file"
