@@ -144,6 +144,8 @@ class WarningEvent(_Event):
 
     type: Literal["warning"] = "warning"
     message: str
+    #: a stable name for warnings a program may act on (e.g. ``session_writes_lost``); empty otherwise
+    code: str = ""
 
 
 class ErrorEvent(_Event):
@@ -250,7 +252,10 @@ def event_summary(ev: Event) -> str:
         when = f", resets {ev.resets_at.isoformat()}" if ev.resets_at else ""
         return f"{p}rate limit {ev.status} ({ev.kind}{when})"
     if isinstance(ev, RetryEvent):
-        return f"{p}retrying (attempt {ev.attempt}/{ev.max_retries}): {_clip(ev.message)}"
+        # offline codex's "Reconnecting... waiting for network" has no count: no "attempt None/None" (issue 12)
+        count = f"attempt {ev.attempt}" if ev.attempt is not None else ""
+        count += f"/{ev.max_retries}" if count and ev.max_retries is not None else ""
+        return f"{p}retrying{f' ({count})' if count else ''}: {_clip(ev.message)}"
     if isinstance(ev, WarningEvent):
         return f"{p}warning: {_clip(ev.message)}"
     if isinstance(ev, ErrorEvent) and ev.kind == "cancelled":

@@ -32,7 +32,7 @@ from caw.errors import (
     TurnCancelled,
     UsageLimitError,
 )
-from caw.events import Event, SessionStarted, event_summary
+from caw.events import Event, SessionStarted, WarningEvent, event_summary
 from caw.models import Attempt, Trajectory, Turn, TurnError, utcnow
 from caw.policy.autowait import LimitWaiter, wait_and_retry
 from caw.policy.fallback import first_answer
@@ -594,6 +594,8 @@ class Session:
                     break
                 if isinstance(ev, SessionStarted) and ev.session_id:
                     self._on_session_started(cand, ev)
+                elif isinstance(ev, WarningEvent) and ev.code and ev.message not in self.trajectory.notes:
+                    self.trajectory.notes.append(ev.message)  # e.g. session_writes_lost: resume may miss turns
                 if self._setup.logger is not None:
                     self._log("info", event_summary(ev))
                 yield ev

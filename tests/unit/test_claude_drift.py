@@ -55,3 +55,55 @@ def test_a_changed_system_prompt_on_resume_is_reported_where_the_cli_keeps_the_f
     assert bool(notes) is noted
     same = caw.Agent(provider=provider, data_dir=tmp_path, system_prompt="be terse", runner=runner)
     assert not [n for n in same.resume_session(handle).trajectory.notes if "first system prompt" in n]
+
+
+def _frames(*objs: dict[str, object]) -> list[str]:
+    import json
+
+    init = {"type": "system", "subtype": "init", "session_id": "s1", "model": "claude-opus-5-5"}
+    result = {"subtype": "success", "is_error": False, "result": "hi", "type": "result", "terminal_reason": "completed"}
+    return [json.dumps(o) for o in (init, *objs, result)]
+
+
+def test_keep_alive_frames_are_ignored() -> None:
+    from caw.events import RawEvent
+    from caw.providers.claude import ClaudeParser
+    from tests.unit.parse_helpers import replay
+
+    events, _ = replay(ClaudeParser(), _frames({"type": "keep_alive"}))
+    assert not [e for e in events if isinstance(e, RawEvent)]
+    assert events[-1].type == "result"
+
+
+def test_conversation_reset_and_newer_frames_are_kept_raw() -> None:
+    from caw.events import RawEvent
+    from caw.providers.claude import ClaudeParser
+    from tests.unit.parse_helpers import replay
+
+    lines = _frames({"type": "conversation_reset"}, {"type": "system", "subtype": "background_tasks_changed"})
+    events, _ = replay(ClaudeParser(), lines)
+    raw = [e.data.get("type") for e in events if isinstance(e, RawEvent)]
+    assert raw == ["conversation_reset", "system"]
+
+
+def test_session_writes_lost_becomes_a_warning_on_the_trajectory(tmp_path: Path) -> None:
+    """2.1.3xx `system/session_writes_lost`: the transcript was not saved, so a resume may miss turns."""
+    from collections.abc import Generator
+    from typing import Any
+
+    from caw.events import Event, WarningEvent
+    from caw.models import Turn
+    from caw.providers.claude import ClaudeParser
+    from tests.unit.parse_helpers import replay
+
+    lost = {"type": "system", "subtype": "session_writes_lost", "error_code": "ENOSPC"}
+    events, _ = replay(ClaudeParser(), _frames(lost))
+    warnings = [e for e in events if isinstance(e, WarningEvent)]
+    assert [w.code for w in warnings] == ["session_writes_lost"] and "ENOSPC" in warnings[0].message
+
+    def runner(provider: Any, binary: Any, config: Any, request: Any, **_: Any) -> Generator[Event, None, Turn]:
+        yield warnings[0]
+        return Turn(input=request.prompt, provider="claude", status="completed")
+
+    traj = caw.Agent(provider="claude", data_dir=tmp_path, runner=runner).completion("hi")
+    assert any("resuming this conversation may miss turns" in n for n in traj.notes)
