@@ -325,6 +325,9 @@ class ClaudeParser(TurnParser):
             return self._system(obj)
         if kind == "rate_limit_event":
             return self._rate_limit(obj.get("rate_limit_info") or {})
+        if kind == "keep_alive":
+            return []  # 2.1.3xx heartbeats: no content, and either side may send them
+        # conversation_reset (2.1.3xx) and anything newer stay raw: kept, never a crash
         return [RawEvent(provider=self.provider, data=obj)]
 
     def _system(self, obj: dict[str, Any]) -> list[Event]:
@@ -348,6 +351,17 @@ class ClaudeParser(TurnParser):
                     delay_ms=obj.get("retry_delay_ms"),
                     status=status if isinstance(status, int) else None,
                     message=str(obj.get("error") or ""),
+                )
+            ]
+        if sub == "session_writes_lost":
+            # 2.1.3xx: the disk refused transcript lines (ENOSPC/EDQUOT); a later --resume may miss turns
+            code = obj.get("error_code") or "a write error"
+            return [
+                WarningEvent(
+                    provider=self.provider,
+                    code="session_writes_lost",
+                    message=f"claude could not save its transcript ({code}): resuming this conversation may "
+                    "miss turns",
                 )
             ]
         return [RawEvent(provider=self.provider, data=obj)]
