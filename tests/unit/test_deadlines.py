@@ -20,6 +20,7 @@ from caw.events import (
     ThinkingEvent,
     ToolCallEvent,
     WarningEvent,
+    event_summary,
 )
 from caw.models import Turn
 from caw.policy.fallback import failover_reason
@@ -210,3 +211,12 @@ def test_a_cli_that_only_retries_after_the_first_turn_fails_the_turn_and_keeps_i
     assert runner.providers_called() == ["codex", "codex"]
     assert info.value.kind == "server" and isinstance(info.value, caw.TurnFailed)
     assert session.trajectory.turns[-1].input == "two" and session.trajectory.turns[-1].status != "completed"
+
+
+def test_a_retry_without_a_count_does_not_read_attempt_none() -> None:
+    assert event_summary(reconnect()) == f"[codex] retrying: {RECONNECT}"
+    counted = RetryEvent(provider="codex", attempt=2, max_retries=5, message="Reconnecting... 2/5")
+    assert event_summary(counted) == "[codex] retrying (attempt 2/5): Reconnecting... 2/5"
+    assert event_summary(RetryEvent(provider="claude", attempt=3, message="overloaded")) == (
+        "[claude] retrying (attempt 3): overloaded"
+    )
