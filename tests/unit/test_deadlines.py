@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import caw
-from caw.errors import ConfigurationError, ProviderUnavailable
+from caw.errors import ConfigurationError, FirstOutputTimeout, ProviderUnavailable
 from caw.events import (
     ErrorEvent,
     Event,
@@ -32,6 +32,7 @@ from caw.session.turn import (
     TurnProgress,
 )
 from tests.unit.scripted import ScriptedRunner
+from tests.unit.test_cli import Script
 
 RECONNECT = "Reconnecting... waiting for network (Connection failed: error sending request)"
 
@@ -220,3 +221,16 @@ def test_a_retry_without_a_count_does_not_read_attempt_none() -> None:
     assert event_summary(RetryEvent(provider="claude", attempt=3, message="overloaded")) == (
         "[claude] retrying (attempt 3): overloaded"
     )
+
+
+# ---- the command line ----------------------------------------------------------------------------------
+
+
+def test_caw_run_first_output_timeout_reaches_the_turn_and_exits_124(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAW_PROVIDER", "claude")
+    script = Script(error=FirstOutputTimeout("claude gave no answer within 45s of starting", provider="claude"))
+    r = script.invoke("run", "--first-output-timeout", "45s", "hi")
+    assert script.calls[0][3].first_output_timeout == 45
+    assert script.calls[0][3].timeout == DEFAULT_TIMEOUT  # the other deadlines keep their defaults
+    assert r.exit_code == 124
+    assert "gave no answer within 45s" in r.stderr and "raise --first-output-timeout" in r.stderr
