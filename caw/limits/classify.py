@@ -108,9 +108,9 @@ _QUAL = (
     r"|(?:7|seven)[\s-]?days?|\d+[\s-]?(?:hours?|h|days?|d))"
 )
 # What may follow an opening phrase: the end, punctuation, or the words a CLI goes on with. Prose goes on
-# with anything else ("Rate limit errors are now retried"), and is not a limit.
+# with anything else ("Rate limit errors are now retried"), or asks ("Usage limit reached?"), and is not a limit.
 _END = (
-    r"(?=\s*(?:$|[.,;:!?·|—\-()\[\]{}\"'…/]"
+    r"(?=\s*(?:$|[.,;:!·|—\-()\[\]{}\"'…/]"
     r"|(?:for|please|try|retry|retrying|resets?|until|wait|switch|upgrade|visit|set\s+to|on\s+(?:tokens|requests)"
     r"|in\s+organi[sz]ation|by\s+your|contact|add|ask|run)\b))"
 )
@@ -131,8 +131,10 @@ _OPEN_USAGE = (
     rf"|free\s*usage(?:\s+limit)?\s*(?:exceeded|reached|error){_END}|freeusagelimiterror|usage_limit_(?:reached|exceeded)\b"
 )
 _OPEN_RATE = (
-    r"(?:(?:the|your|an?)\s+)?(?:(?:api|request|token|account)\s+)?rate[\s_-]?limit(?:ed|ing)?"
-    rf"(?:\s+(?:has\s+been\s+|was\s+|is\s+)?(?:exceeded|reached|hit|error))?{_END}|too\s+many\s+requests{_END}"
+    # "Rate limited", "rate limit exceeded", never a bare "Rate limit" (a heading, a docs line)
+    r"(?:(?:the|your|an?)\s+)?(?:(?:api|request|token|account)\s+)?rate[\s-]?limit"
+    rf"(?:ed|\s+(?:has\s+been\s+|was\s+|is\s+)?(?:exceeded|reached|hit|error)){_END}"
+    rf"|rate_limit(?:ed|_error|_exceeded){_END}|too\s+many\s+requests{_END}"
     rf"|requests?\s+limit\s+(?:has\s+been\s+|was\s+)?(?:reached|exceeded){_END}"
     rf"|(?:http(?:/[\d.]+)?\s+|status(?:\s+code)?\s*:?\s*|error(?:\s+code)?\s*:?\s*|code\s*:?\s*)?429(?:\s*[-:]?\s*too\s+many\s+requests)?(?:{_END}|(?=\s+(?-i:[A-Z]))(?!\s+(?-i:[A-Z][a-z]+\s+(?:is|are|means?)\b)))"
     r"|request\s+rejected\s*\(429\)|server\s+is\s+temporarily\s+limiting\s+requests"

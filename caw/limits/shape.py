@@ -65,6 +65,8 @@ _JSON_MESSAGE_RE = re.compile(
 
 # "429: {…}", "429 - {…}": a status code, then the JSON body
 _STATUS_BODY_RE = re.compile(r"\d{3}\s*[:\-]?\s*[{\[]")
+_PARAGRAPH_RE = re.compile(r"\n[ \t\r]*\n")
+_WORD_RE = re.compile(r"[A-Za-z]{2,}")
 _FENCE_RE = re.compile(r"```|~~~")
 _MARKDOWN_LINE_RE = re.compile(
     r"^[ \t]{0,3}(?:#{1,6}[ \t]|[-*+][ \t]+\S|\d{1,3}[.)][ \t]+\S|>[ \t]?\S|\|.*\|[ \t]*$)", re.M
@@ -92,7 +94,7 @@ _TELLS = [
     r"|(?:if|when|whenever|once|after|before)\s+(?:you|we|it|they|the\s+\w+|a\s+\w+)\s+(?:hits?|reach\w*|exceed\w*|gets?|receives?)\b"
     r"|for\s+example|such\s+as|in\s+other\s+words|this\s+means|which\s+means|so\s+that|make\s+sure"
     r"|(?:this|it)\s+happens|happens\s+when|occurs\s+when|(?:is|are|gets?)\s+(?:returned|thrown|raised)|means"
-    r"|because|whereas|therefore|otherwise|typically|basically|in\s+general)\b",
+    r"|because|whereas|therefore|otherwise|typically|basically|in\s+general)\b|,\s+so\s+(?:the|we|it|you|that|this)\b",
     # the contractions of an explanation (a CLI says "You've", "You're", "doesn't"; not these)
     r"\b(?:that's|you'll|you'd|it's|there's|here's|what's|isn't|aren't|won't|shouldn't|wouldn't)\b",
     r"\b(?:let\s+me|let's|we've|we'll)\b",
@@ -158,6 +160,11 @@ def openings(text: str) -> Iterator[tuple[str, int]]:
                         yield line, m.end()
 
 
+def _explains(paragraph: str) -> bool:
+    """A later paragraph of eight words or more that is not a JSON body (an HTTP dump's body may follow)."""
+    return len(_WORD_RE.findall(paragraph)) >= 8 and not json_shaped(paragraph.lstrip())
+
+
 def is_prose(text: str) -> bool:
     """Whether ``text`` reads as prose, code, markdown or tool output rather than a CLI's limit message.
 
@@ -173,6 +180,8 @@ def is_prose(text: str) -> bool:
         return True
     if _FENCE_RE.search(text) or _MARKDOWN_LINE_RE.search(text) or _CHANGELOG_LINE_RE.search(text):
         return True
+    if any(_explains(paragraph) for paragraph in _PARAGRAPH_RE.split(text.strip())[1:]):
+        return True  # a message, then paragraphs of explanation: an answer quoting one
     flat = normalise(text)
     if structured:
         # inside a JSON body only the human message can read as prose
