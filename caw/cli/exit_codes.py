@@ -230,10 +230,12 @@ def _limit_failure(exc: UsageLimitError, handle: str | None) -> Failure:
         )
     when = f"it resets at {local_and_utc(exc.resets_at)}" if exc.resets_at else "the reset time is unknown"
     resume = f"resume after the reset with `caw resume {handle}`" if handle else "run it again after the reset"
+    # with no reset time there is no "time to the reset" a --max-wait could be longer than
+    wait = ", or rerun with a --max-wait longer than the time to the reset" if exc.resets_at else ""
     return Failure(
         ExitCode.RATE_LIMITED,
         f"{exc.provider} hit its {limit_name(exc.kind)} ({detail}); {when}",
-        f"{resume}, or rerun with a --max-wait longer than the time to the reset (exit 75: requeue the job)",
+        f"{resume}{wait} (exit 75: requeue the job)",
         exc.provider,
         exc.resets_at,
     )

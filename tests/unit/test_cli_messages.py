@@ -156,3 +156,9 @@ def test_doctor_names_a_bin_variable_pointing_nowhere(runner: CliRunner, monkeyp
 
     health = check_health("claude", live=True)
     assert health.live_detail == "CAW_CLAUDE_BIN=/nowhere/claude is not an executable file"
+
+
+def test_a_limit_without_a_reset_time_does_not_suggest_a_longer_max_wait() -> None:
+    line = failure_for(UsageLimitError("codex", "limited", kind="usage"), handle="caw1_H").line
+    assert "the reset time is unknown — resume after the reset with `caw resume caw1_H` (exit 75" in line
+    assert "--max-wait" not in line
