@@ -308,3 +308,76 @@ def test_long_adversarial_input_is_linear() -> None:
     for blob in blobs:
         _assert_valid(detect_limit(f"rate limit reached {blob}", tz="UTC"), f"rate limit reached {blob}")
     assert datetime.now() - start < timedelta(seconds=10)
+
+
+# ----------------------------------------------------------------- prose that quotes or explains a limit (issue 13)
+
+QUOTED = [
+    "You've hit your session limit · resets 3pm (UTC)",
+    "You've hit your usage limit. Try again at 3:28 PM.",
+    "Free usage exceeded, subscribe to Go [retrying in 8h12m]",
+    "429 Too Many Requests",
+    "Rate limit exceeded. Try again in 5 minutes.",
+    "You're out of extra usage · resets 5pm (Europe/Brussels)",
+    "Claude usage limit reached. Your limit will reset at 1pm.",
+]
+AROUND = [
+    'When the CLI prints "{}", caw waits until the reset and continues.',
+    "I saw `{}` in the log, so I added a backoff before the next call.",
+    "The test checks that {} is parsed; all 12 tests passed.",
+    "- Handle '{}' by waiting (#812)",
+    "```\n{}\n```\nThat is the message users report.",
+    "If the server answers with {}, the handler retries after the Retry-After delay.",
+    "Users see this:\n\n{}\n\nand then the job pauses until the window resets at midnight.",
+]
+
+
+@FAST
+@given(quoted=st.sampled_from(QUOTED), around=st.sampled_from(AROUND), now=instants)
+def test_prose_quoting_a_limit_message_is_not_a_limit(quoted: str, around: str, now: datetime) -> None:
+    text = around.format(quoted)
+    assert detect_limit(text, now=now, tz="UTC") is None, text
+
+
+HARD_MONEY = [
+    "Your seat type doesn't include extra usage",
+    "Your seat type doesn’t include usage credits",
+    "Your usage allocation has been disabled by your admin · run /usage-credits to ask your admin for a higher limit",
+    "Your org is out of usage · add funds to continue",
+    "Your group's usage limit is set to $0",
+    "Fable 5 requires usage credits.",
+    "This service is disabled for your org",
+]
+
+
+@FAST
+@given(
+    money=st.sampled_from(HARD_MONEY),
+    before=st.sampled_from(["", "Error: ", "⎿  ", "[claude] ", "API Error: 400 · "]),
+    reset=st.sampled_from(["", " · resets 5pm", " · resets Jan 2, 9am (UTC)"]),
+)
+def test_claude_hard_money_is_never_waitable_even_with_a_time(money: str, before: str, reset: str) -> None:
+    found = _read(before + money + reset, datetime(2026, 1, 1, tzinfo=UTC), "UTC")
+    assert (found.kind, found.waitable, found.provider) == ("credits", False, "claude")
+
+
+@FAST
+@given(
+    instant=instants,
+    zone=zones,
+    lead=st.integers(min_value=2 * 60, max_value=23 * 3600),
+    window=st.sampled_from(["session", "weekly"]),
+    max_wait=st.integers(min_value=60, max_value=24 * 3600),
+)
+def test_a_monthly_spend_limit_is_waitable_exactly_within_max_wait(
+    instant: datetime, zone: str, lead: int, window: str, max_wait: int
+) -> None:
+    local = instant.astimezone(ZoneInfo(zone))
+    now = instant - timedelta(seconds=lead)
+    wall_gap = local.replace(tzinfo=None) - now.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    assume(timedelta(0) < wall_gap <= timedelta(hours=23, minutes=59) and not _ambiguous(local))
+    text = f"You've hit your monthly spend limit · your {window} limit resets {_claude_clock(local)} ({zone})"
+    found = detect_limit(text, now=now, tz="UTC", max_wait=max_wait)
+    assert found is not None and found.resets_at == instant
+    near = (instant - now).total_seconds() <= max_wait
+    assert (found.kind, found.waitable) == ((window, True) if near else ("credits", False))
