@@ -115,7 +115,8 @@ _END = (
     r"|in\s+organi[sz]ation|by\s+your|contact|add|ask|run)\b))"
 )
 _OPEN_MONEY = (
-    r"you(?:'re|\s+are)\s+out\s+of\s+(?:\w+\s+){0,2}?(?:usage|credits?|quota)\b"
+    r"(?:you(?:'re|\s+are)\s+)?out\s+of\s+(?:\w+\s+){0,2}?(?:usage|credits?|quota)\b"
+    r"|billing[_\s]hard[_\s]limit\s+(?:has\s+been\s+)?reached\b"
     r"|your\s+(?:org|organi[sz]ation|workspace|team|account|group)(?:'s)?\s+(?:is\s+out|has\s+run\s+out)\s+of\b"
     r"|your\s+organi[sz]ation's\s+usage\s+credit\s+cap\b|your\s+seat(?:\s+type)?\s+(?:doesn't|does\s+not)\s+include\b"
     r"|your\s+usage\s+allocation\s+has\s+been\s+disabled\b|your\s+group's\s+usage\s+limit\s+is\s+set\s+to\s+\$0"
