@@ -46,7 +46,8 @@ ModelOpt = Annotated[
     Optional[str], typer.Option("--model", "-m", help="Model (for the first provider) [env CAW_MODEL].")
 ]
 EffortOpt = Annotated[
-    Optional[str], typer.Option("--effort", help="Reasoning effort: low, medium, high... [env CAW_EFFORT].")
+    Optional[str],
+    typer.Option("--effort", help="Reasoning effort: none, minimal, low, medium, high, xhigh, max [env CAW_EFFORT]."),
 ]
 ToolsOpt = Annotated[
     Optional[str],
