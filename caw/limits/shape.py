@@ -15,8 +15,8 @@ more text than any CLI prints for a limit).
 True
 >>> is_prose("You've hit your session limit · resets 2:52am (UTC)")
 False
->>> [norm[at:at + 14] for norm, at in openings("ERROR: [codex] You've hit your usage limit.")][:1]
-["You've hit you"]
+>>> [line[at:] for line, at in openings("ERROR: [codex] You've hit your usage limit.")]
+["ERROR: [codex] You've hit your usage limit.", "You've hit your usage limit."]
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def _skip_prefix(line: str, at: int) -> int:
 def openings(text: str) -> Iterator[tuple[str, int]]:
     """Each place a CLI's message may open: ``(normalised line, offset)``; a line may have several.
 
-    >>> [line[at:] for line, at in openings("OpenCode retry - attempt=1 - Free usage exceeded")]
-    ['OpenCode retry - attempt=1 - Free usage exceeded', 'attempt=1 - Free usage exceeded', 'Free usage exceeded']
+    >>> [line[at:] for line, at in openings("retry - attempt=1 - Free usage exceeded")]
+    ['retry - attempt=1 - Free usage exceeded', 'attempt=1 - Free usage exceeded', 'Free usage exceeded']
     """
     for line in _lines(text):
         line = line[:_MAX_SCAN]
@@ -148,10 +148,13 @@ def openings(text: str) -> Iterator[tuple[str, int]]:
             starts += [m.end() for m in _SENTENCE_RE.finditer(line)]
         for start in sorted(starts):
             at = _skip_prefix(line, start)
-            if at >= len(line) or at in seen:
+            # the raw start too: a label may be the message itself ("Session limit reached: resets 4pm")
+            for place in (start, at) if line[start : start + 1].isalnum() else (at,):
+                if place < len(line) and place not in seen:
+                    seen.add(place)
+                    yield line, place
+            if at >= len(line):
                 continue
-            seen.add(at)
-            yield line, at
             if json_shaped(line, at) and not scanned:
                 scanned = True  # once per line: nested bodies are found by the same scan
                 for m in _JSON_MESSAGE_RE.finditer(line, at):
