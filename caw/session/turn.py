@@ -316,6 +316,10 @@ def run_turn(
         except WatchdogExpired as exc:
             process.terminate(options.stop_grace_s)
             turn.duration_ms = _ms(clock() - started)
+            if exc.which == "transient" and asm.limit_event is not None:
+                # it was waiting out a limit the CLI reported (claude retries a 429 on its own): that limit is
+                # the news, and caw's own wait policy or the next provider handles it
+                raise _limit_error(provider.name, asm.limit_event, turn, process.stderr_tail()) from None
             if exc.which == "transient":
                 raise _unavailable_error(provider.name, exc, progress, turn, process.stderr_tail()) from None
             turn.status = "timeout"
@@ -387,6 +391,14 @@ def _timeout_error(provider: str, exc: WatchdogExpired, turn: Turn) -> CawTimeou
     }.get(exc.which, str(exc))
     turn.error = TurnError(type=cls.__name__, reason="timeout", message=f"{provider} {what}")
     return cls(f"{provider} {what}", provider=provider, seconds=exc.seconds, turn=turn)
+
+
+def _limit_error(provider: str, limit: RateLimitEvent, turn: Turn, stderr: str) -> ProviderError:
+    message = limit.message or f"{provider} reported a {limit.kind} limit and kept retrying"
+    err = error_from_event(ErrorEvent(provider=provider, kind="rate_limit", message=message), limit, turn, None, stderr)
+    turn.status = "rate_limited"
+    turn.error = TurnError(type=type(err).__name__, reason=err.reason, message=err.detail, status=err.status)
+    return err
 
 
 def _unavailable_error(

@@ -55,3 +55,17 @@ def test_a_startup_line_and_then_nothing_is_a_first_output_timeout(fake_cli) -> 
         agent(first_output_timeout=1.0).completion("hi")
     assert time.monotonic() - started < 10
     assert info.value.turn is not None and info.value.turn.status == "timeout"
+
+
+def test_retrying_a_limit_the_cli_reported_is_that_usage_limit(fake_cli) -> None:  # type: ignore[no-untyped-def]
+    # claude reports the rejected limit with its reset time, then keeps retrying on its own
+    reset = int(time.time()) + 3600
+    info = {"status": "rejected", "rateLimitType": "five_hour", "resetsAt": reset}
+    limit = {"type": "rate_limit_event", "rate_limit_info": info}
+    retries = [x for n in range(300) for x in ({"json": api_retry(n)}, {"sleep": 0.2})]
+    fake_cli([{"json": init()}, {"json": limit}, *retries])
+    with pytest.raises(caw.UsageLimitError) as raised:
+        agent(transient_timeout=1.0).completion("hi")
+    err = raised.value
+    assert err.resets_at is not None and int(err.resets_at.timestamp()) == reset and err.waitable
+    assert err.turn is not None and err.turn.status == "rate_limited"
