@@ -255,7 +255,8 @@ class CawTimeoutError(CawError, TimeoutError):
 
 
 class FirstOutputTimeout(CawTimeoutError):
-    """The CLI printed nothing within ``first_output_timeout`` seconds of starting."""
+    """The model gave no answer within ``first_output_timeout`` seconds of the start (the CLI's own start-up
+    lines and retry notices are no answer: ``caw.session.turn.TurnProgress``)."""
 
 
 class IdleTimeout(CawTimeoutError):
