@@ -6,14 +6,14 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import caw
 from tests.e2e.harness import HARNESSES, Multi, load_harnesses, start_multi
-from tests.fakes.replies import Text
+from tests.fakes.replies import Reply, Text
 
 load_harnesses()
 ALL = ["claude", "codex", "opencode"]
@@ -35,6 +35,12 @@ def agent(m: Multi, order: list[str]) -> caw.Agent:
     return caw.Agent(provider=order, cwd=str(m.work), auto_wait=False, timeout=120, models=models)
 
 
+def _refused(auth: Callable[[], Reply]) -> list[Reply]:
+    """A bad login refuses every request: claude 2.1.3xx retries a 401 once (re-reading its credentials),
+    so one queued refusal would let the retry through."""
+    return [auth() for _ in range(3)]
+
+
 def test_claude_rate_limited_then_codex_answers(multi: Multi) -> None:
     reset = int(time.time()) + 3600
     assert HARNESSES["claude"].rate_limited is not None
@@ -48,7 +54,7 @@ def test_claude_rate_limited_then_codex_answers(multi: Multi) -> None:
 
 def test_claude_auth_failure_then_opencode_answers(multi: Multi) -> None:
     assert HARNESSES["claude"].auth_error is not None
-    multi.servers["claude"].enqueue(HARNESSES["claude"].auth_error())
+    multi.servers["claude"].enqueue(*_refused(HARNESSES["claude"].auth_error))
     multi.servers["opencode"].enqueue(Text("opencode here"))
     traj = agent(multi, ["claude", "opencode"]).completion("who answers?")
     assert traj.agent == "opencode" and traj.result == "opencode here"
@@ -68,7 +74,7 @@ def test_all_three_failing_is_one_error_with_three_attempts(multi: Multi) -> Non
     for name in ALL:
         auth = HARNESSES[name].auth_error
         assert auth is not None
-        multi.servers[name].enqueue(auth())
+        multi.servers[name].enqueue(*_refused(auth))
     with pytest.raises(caw.AllProvidersFailed) as info:
         agent(multi, ALL).completion("anyone?")
     err = info.value
