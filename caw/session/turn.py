@@ -82,7 +82,7 @@ class TurnOptions:
 #: what the CLI says about its own retrying: a run of these and nothing else is what transient_timeout counts
 _NOTICES = (RetryEvent,)
 #: what the model produced: it ends the wait for the first answer and any run of retry notices
-_ANSWERS = (TextEvent, ThinkingEvent, ToolCallEvent, ToolResultEvent, UsageEvent, ResultEvent)
+_ANSWERS = (TextEvent, ThinkingEvent, ToolCallEvent, ToolResultEvent, ToolDeniedEvent, UsageEvent, ResultEvent)
 
 
 class TurnProgress:
