@@ -119,6 +119,16 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+_PASTED_CONTENT = re.compile(r'\s*<pasted_content id="([^"]+)">\n(.*)\n</pasted_content id="\1">\s*', re.DOTALL)
+
+
+def _unwrap_paste(text: str) -> str:
+    """claude 2.1.3xx sends a large paste to the model wrapped, verbatim inside:
+    ``<pasted_content id="ac23">\n…\n</pasted_content id="ac23">`` (its SDK's ``pasted_content``)."""
+    m = _PASTED_CONTENT.fullmatch(text)
+    return m.group(2) if m else text
+
+
 def _tty_size(pid: int) -> tuple[int, int]:
     """The window size of the terminal ``pid`` reads from (the pty caw made for it)."""
     fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NOCTTY)
@@ -140,7 +150,7 @@ class Run:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             texts = [self.srv.last_user_text(r.body) for r in self.srv.model_requests if r.body is not None]
-            if prompt in texts:
+            if prompt in texts or prompt in [_unwrap_paste(t) for t in texts]:
                 return
             self.pump(0.2)
         heads = [t[:80] for t in texts]
