@@ -1,6 +1,6 @@
 """Claude Code (`claude -p --output-format stream-json --verbose`).
 
-Protocol facts this adapter relies on (observed on 2.1.197, see shared/reference/claude-cli.md):
+Protocol facts this adapter relies on (observed on 2.1.197 and 2.1.332, see shared/reference/claude-cli.md):
 
 * ``stream-json`` needs ``--verbose``; the prompt goes on stdin (no argv prompt), so a 1 MB prompt or one
   starting with ``-`` arrives verbatim;

@@ -1,6 +1,6 @@
 """OpenAI Codex CLI (`codex exec --json`).
 
-Protocol facts this adapter relies on (observed on 0.169.0, see shared/reference/codex-cli.md and
+Protocol facts this adapter relies on (observed on 0.169.0 and 0.171.0, see shared/reference/codex-cli.md and
 docs/dev/codex-notes.md):
 
 * the prompt goes on stdin (argv ends in ``-``): a prompt argument makes codex wait for stdin's EOF anyway,
