@@ -54,6 +54,13 @@ _PREFIX_RE = re.compile(
     rf"|(?!(?i:{_PROSE_LABELS})\b)[A-Za-z_][\w.\-/:]*(?:\s[A-Za-z_][\w.\-/]*){{0,4}}\s*:(?!//)(?=\s)"
     r")*",
 )
+# The same without labels: glyphs, brackets, timestamps and log levels only.
+_LEAD_RE = re.compile(
+    r"(?:\s+|[^\w\s\"'`#*>+|{\[(\-]|\[[^\]\n]{1,48}\]"
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?=\s)"
+    r"|\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?=\s)|(?:ERROR|ERR|WARN|WARNING|FATAL|CRITICAL|INFO|DEBUG)\b:?)*"
+)
+_QUOTE_RE = re.compile(r"[\"“”`]")
 # Separators a log line puts before the message it carries ("attempt=1 - Free usage exceeded").
 _SEPARATOR_RE = re.compile(r"\s[-|·—]\s|\]\s|:\s|\|")
 _SENTENCE_RE = re.compile(r"[.!?;]\s+")
@@ -132,6 +139,17 @@ def _skip_prefix(line: str, at: int) -> int:
     return m.end() if m else at
 
 
+def _skip_lead(line: str, at: int) -> int:
+    m = _LEAD_RE.match(line, at)
+    return m.end() if m else at
+
+
+def _after_a_quote(line: str, at: int) -> bool:
+    """Whether a quote comes before ``at``: then a message opening there is quoted by prose (a JSON body's
+    own messages are found by scanning the body, not here)."""
+    return _QUOTE_RE.search(line, 0, at) is not None
+
+
 def openings(text: str) -> Iterator[tuple[str, int]]:
     """Each place a CLI's message may open: ``(normalised line, offset)``; a line may have several.
 
@@ -147,14 +165,19 @@ def openings(text: str) -> Iterator[tuple[str, int]]:
         if len(line) <= _SHORT_LINE:
             starts += [m.end() for m in _SENTENCE_RE.finditer(line)]
         for start in sorted(starts):
+            if start and _after_a_quote(line, start):
+                continue  # prose quoting a message ('The CLI printed "… · Rate limited"')
             at = _skip_prefix(line, start)
-            # the raw start too: a label may be the message itself ("Session limit reached: resets 4pm")
-            for place in (start, at) if line[start : start + 1].isalnum() else (at,):
-                if place < len(line) and place not in seen:
+            # before the labels too: a label may be the message itself ("Session limit reached: resets 4pm")
+            for place in (start, _skip_lead(line, start), at):
+                if place < len(line) and place not in seen and line[place].isalnum():
                     seen.add(place)
                     yield line, place
             if at >= len(line):
                 continue
+            if at not in seen:
+                seen.add(at)
+                yield line, at
             if json_shaped(line, at) and not scanned:
                 scanned = True  # once per line: nested bodies are found by the same scan
                 for m in _JSON_MESSAGE_RE.finditer(line, at):

@@ -238,3 +238,34 @@ def test_usage_limit_is_frozen_and_validated() -> None:
     )
     assert tokyo.resets_at == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
     assert tokyo.resets_at is not None and tokyo.resets_at.tzinfo is UTC
+
+
+PREFIXES = ["Error: ", "⎿  ", "■ ", "2026-12-04T10:00:00Z ERROR ", "[error] ", "API Error: "]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_a_cli_or_log_prefix_does_not_change_the_reading(prefix: str) -> None:
+    """The opening may follow glyphs, a timestamp, a log level or a label: every golden message reads the same."""
+    changed = []
+    for case in CASES:
+        if case["expect"] is None or case["text"].lstrip().startswith(("{", "[")):
+            continue
+        found = detect_limit(
+            prefix + case["text"], now=_instant(case["now"]), tz=case["tz"], max_wait=case.get("max_wait")
+        )
+        if _reading(found) != case["expect"]:
+            changed.append(case["id"])
+    assert changed == []
+
+
+@pytest.mark.parametrize(
+    "wrap", ['The CLI printed "{}" and stopped.', "{}\n\nThat is the message, and this paragraph explains it."]
+)
+def test_a_golden_message_quoted_in_prose_is_not_a_limit(wrap: str) -> None:
+    quoted = [
+        c["id"]
+        for c in CASES
+        if c["expect"] is not None
+        and detect_limit(wrap.format(c["text"]), now=_instant(c["now"]), tz=c["tz"]) is not None
+    ]
+    assert quoted == []
