@@ -1,0 +1,62 @@
+"""An MCP server caw configures reaches claude on the first ``-p`` turn (fixed in claude 2.1.221)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from caw.models import MCPServer
+from tests.e2e.harness import LiveFactory, live_factory
+
+
+@pytest.fixture
+def claude_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    yield from live_factory("claude", tmp_path, monkeypatch)
+
+
+MCP_LOGGING_SERVER = """
+import json, sys
+log = open(sys.argv[1], "a", buffering=1)
+for line in sys.stdin:
+    m = json.loads(line)
+    mid, method = m.get("id"), m.get("method")
+    log.write(json.dumps({"method": method}) + "\\n")
+    if method == "initialize":
+        r = {"protocolVersion": m["params"].get("protocolVersion", "2025-06-18"),
+             "capabilities": {"tools": {}}, "serverInfo": {"name": "probe", "version": "1"}}
+    elif method == "tools/list":
+        r = {"tools": [{"name": "probe_tool", "description": "returns a marker",
+                        "inputSchema": {"type": "object", "properties": {}}}]}
+    elif method == "tools/call":
+        r = {"content": [{"type": "text", "text": "probe-marker-7731"}]}
+    elif mid is None:
+        continue
+    else:
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": mid,
+                                     "error": {"code": -32601, "message": "method not found"}}) + "\\n")
+        sys.stdout.flush()
+        continue
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": mid, "result": r}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+def test_mcp_server_is_connected_before_the_first_print_turn(claude_live: LiveFactory, tmp_path: Path) -> None:
+    run = claude_live()
+    script = tmp_path / "probe_mcp.py"
+    script.write_text(MCP_LOGGING_SERVER)
+    log = tmp_path / "mcp.log"
+    agent = run.agent()
+    agent.add_mcp_server(MCPServer(name="probe", command=sys.executable, args=[str(script), str(log)]))
+    traj = agent.completion("hello")
+    assert traj.turns[-1].status == "completed"
+    methods = [json.loads(line)["method"] for line in log.read_text().splitlines()]
+    assert "initialize" in methods and "tools/list" in methods
+    # the first request already knows the server's tool (2.1.332 lists it among the deferred tools that
+    # ToolSearch loads; before 2.1.221 the server connected only after the first -p turn)
+    first = run.server.model_requests[0].body
+    assert "mcp__probe__probe_tool" in json.dumps(first)
