@@ -1,7 +1,8 @@
 """Limits: text -> ``UsageLimit``. Reads the usage-limit and rate-limit messages of the agent CLIs.
 
-One module per concern: ``normalise`` (escapes, apostrophes, spaces), ``classify`` (session, weekly,
-usage, rate, credits; money rules; noise), ``markers`` (the provider-marker registry the providers fill),
+One module per concern: ``normalise`` (escapes, apostrophes, spaces), ``shape`` (where a CLI's message may
+open; the tells of prose that only talks about limits), ``classify`` (the opening phrasings; session,
+weekly, usage, rate, credits; money rules; noise), ``markers`` (the provider-marker registry the providers fill),
 ``zones`` (zone names, abbreviations, offsets, the local zone), ``durations`` ("try again in 1h30m",
 ``retry-after``), ``clock`` (dates and clock times after a reset word, ISO stamps, epochs), and
 ``detect`` (``UsageLimit``, ``detect_limit``: the pipeline).

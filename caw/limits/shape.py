@@ -3,8 +3,8 @@ r"""The shape of a CLI limit message: where one may open, and the tells of prose
 A CLI prints a limit as a short message that *opens* with its phrasing: at the start of the text or of one
 of its first lines (after glyphs, timestamps and labels such as ``ERROR:``, ``API Error:``, ``[codex]``),
 after a log separator (``attempt=1 - Free usage exceeded``) or at the start of a sentence of a short line
-when no quote comes before it, or as the message string of a JSON error body. ``openings`` lists those places; ``caw.limits.classify`` reads
-the phrasing there.
+when no quote comes before it, or as the message string of a JSON error body. ``openings`` lists those
+places; ``caw.limits.classify`` reads the phrasing there.
 
 An agent's answer, a test summary, a changelog, code or markdown that *mentions* rate limits, 429s or
 "resets at midnight" is never a limit: ``is_prose`` says so from its tells (markdown structure, code,
