@@ -2,51 +2,63 @@
 
 >>> import caw                                              # doctest: +SKIP
 >>> caw.Agent(provider="claude").completion("Say hi").result  # doctest: +SKIP
+
+Every public name resolves on first use (PEP 562), so ``import caw`` costs milliseconds: ``caw.errors``
+is plain Python, and ``caw.Agent`` brings in pydantic, the providers and the transport only when asked.
+The ``TYPE_CHECKING`` imports below give mypy and IDEs every name.
 """
 
-from caw.agent import Agent, AgentSpec
-from caw.errors import (
-    AllProvidersFailed,
-    AuthenticationError,
-    CawError,
-    CawTimeoutError,
-    ConfigurationError,
-    ContextOverflowError,
-    ConversationNotFound,
-    FirstOutputTimeout,
-    IdleTimeout,
-    InvalidResumeHandle,
-    ProviderCrashed,
-    ProviderError,
-    ProviderNotInstalled,
-    ProviderUnavailable,
-    SessionStateError,
-    StorageError,
-    TurnCancelled,
-    TurnFailed,
-    TurnTimeout,
-    UnknownProviderError,
-    UsageLimitError,
-)
-from caw.events import Event, event_json_schema
-from caw.interactive import InteractiveResult
-from caw.limits import UsageLimit, detect_limit
-from caw.models import (
-    Attempt,
-    MCPServer,
-    ModelTier,
-    TextBlock,
-    ThinkingBlock,
-    ToolGroup,
-    ToolUse,
-    Trajectory,
-    Turn,
-    UsageStats,
-)
-from caw.providers.order import get_provider_order, set_provider_order
-from caw.session import AsyncTurnStream, Session, TurnStream
-from caw.state.store import list_sessions
-from caw.version import __version__
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import caw.providers  # noqa: F401  registers the built-ins' limit markers (data only), for detect_limit's guess
+
+if TYPE_CHECKING:
+    from caw.agent import Agent, AgentSpec
+    from caw.errors import (
+        AllProvidersFailed,
+        AuthenticationError,
+        CawError,
+        CawTimeoutError,
+        ConfigurationError,
+        ContextOverflowError,
+        ConversationNotFound,
+        FirstOutputTimeout,
+        IdleTimeout,
+        InvalidResumeHandle,
+        ProviderCrashed,
+        ProviderError,
+        ProviderNotInstalled,
+        ProviderUnavailable,
+        SessionStateError,
+        StorageError,
+        TurnCancelled,
+        TurnFailed,
+        TurnTimeout,
+        UnknownProviderError,
+        UsageLimitError,
+    )
+    from caw.events import Event, event_json_schema
+    from caw.interactive import InteractiveResult
+    from caw.limits import UsageLimit, detect_limit
+    from caw.models import (
+        Attempt,
+        MCPServer,
+        ModelTier,
+        TextBlock,
+        ThinkingBlock,
+        ToolGroup,
+        ToolUse,
+        Trajectory,
+        Turn,
+        UsageStats,
+    )
+    from caw.providers.order import get_provider_order, set_provider_order
+    from caw.session import AsyncTurnStream, Session, TurnStream
+    from caw.state.store import list_sessions
+    from caw.version import __version__
 
 __all__ = [
     "Agent",
@@ -95,3 +107,65 @@ __all__ = [
     "list_sessions",
     "set_provider_order",
 ]
+
+#: each public name and the module it lives in
+_HOMES: dict[str, str] = {
+    "Agent": "caw.agent",
+    "AgentSpec": "caw.agent",
+    "AllProvidersFailed": "caw.errors",
+    "AuthenticationError": "caw.errors",
+    "CawError": "caw.errors",
+    "CawTimeoutError": "caw.errors",
+    "ConfigurationError": "caw.errors",
+    "ContextOverflowError": "caw.errors",
+    "ConversationNotFound": "caw.errors",
+    "FirstOutputTimeout": "caw.errors",
+    "IdleTimeout": "caw.errors",
+    "InvalidResumeHandle": "caw.errors",
+    "ProviderCrashed": "caw.errors",
+    "ProviderError": "caw.errors",
+    "ProviderNotInstalled": "caw.errors",
+    "ProviderUnavailable": "caw.errors",
+    "SessionStateError": "caw.errors",
+    "StorageError": "caw.errors",
+    "TurnCancelled": "caw.errors",
+    "TurnFailed": "caw.errors",
+    "TurnTimeout": "caw.errors",
+    "UnknownProviderError": "caw.errors",
+    "UsageLimitError": "caw.errors",
+    "Event": "caw.events",
+    "event_json_schema": "caw.events",
+    "InteractiveResult": "caw.interactive",
+    "UsageLimit": "caw.limits.detect",
+    "detect_limit": "caw.limits.detect",
+    "Attempt": "caw.models",
+    "MCPServer": "caw.models",
+    "ModelTier": "caw.models",
+    "TextBlock": "caw.models",
+    "ThinkingBlock": "caw.models",
+    "ToolGroup": "caw.models",
+    "ToolUse": "caw.models",
+    "Trajectory": "caw.models",
+    "Turn": "caw.models",
+    "UsageStats": "caw.models",
+    "get_provider_order": "caw.providers.order",
+    "set_provider_order": "caw.providers.order",
+    "AsyncTurnStream": "caw.session",
+    "Session": "caw.session",
+    "TurnStream": "caw.session",
+    "list_sessions": "caw.state.store",
+    "__version__": "caw.version",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

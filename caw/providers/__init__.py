@@ -2,23 +2,28 @@
 
 A ``Provider`` holds its CLI's argv and environment, its stdout parser, its interactive command, its
 credential signal and config home, its install and login hints and its limit markers. The registry
-(``register``, ``get_provider``) is the only way the layers above find one; the built-ins register here
+(``register``, ``get_provider``) is the only way the layers above find one; the built-ins register there
 through the same call a user's fourth provider uses.
 
 May import: ``caw.errors``, ``caw.models``, ``caw.events``, ``caw.text``, ``caw.limits``, ``caw.state``,
 ``caw.transport`` (never the session, policy, agent or cli layers).
+
+Importing the package registers only the built-ins' limit markers (``markers``, data); the provider
+classes load on the registry's first question, and the names below on first use (PEP 562).
 """
 
 from __future__ import annotations
 
-from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
-from caw.providers.claude import ClaudeProvider
-from caw.providers.codex import CodexProvider
-from caw.providers.opencode import OpencodeProvider
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from caw.providers.markers import register_builtin_markers
 from caw.providers.registry import available_names, canonical_name, get_provider, register
 
-for _builtin in (ClaudeProvider(), CodexProvider(), OpencodeProvider()):
-    register(_builtin)
+if TYPE_CHECKING:
+    from caw.providers.base import Invocation, Provider, RunConfig, TurnParser, TurnRequest
+
+register_builtin_markers()
 
 __all__ = [
     "Invocation",
@@ -31,3 +36,18 @@ __all__ = [
     "get_provider",
     "register",
 ]
+
+_LAZY = {name: "caw.providers.base" for name in ("Invocation", "Provider", "RunConfig", "TurnParser", "TurnRequest")}
+
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,18 +2,40 @@
 
 The built-ins register through the same ``register`` call a fourth provider uses, so nothing else in caw
 knows a provider's name: the order, the handle codec, the doctor and the interactive launch all ask here.
+The built-ins load on the first question (``import caw`` imports no provider module, and no pydantic).
 """
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from caw.errors import UnknownProviderError
 from caw.limits.markers import register_markers
-from caw.providers.base import Provider
 
-_lock = threading.Lock()
+if TYPE_CHECKING:
+    from caw.providers.base import Provider
+
+_lock = threading.RLock()
 _REGISTRY: dict[str, Provider] = {}
+_builtins_loaded = False
+
+
+def _load_builtins() -> None:
+    """Register claude, codex and opencode, once, before any other provider (the registration order)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    with _lock:
+        if _builtins_loaded:
+            return
+        _builtins_loaded = True
+        from caw.providers.claude import ClaudeProvider
+        from caw.providers.codex import CodexProvider
+        from caw.providers.opencode import OpencodeProvider
+
+        for builtin in (ClaudeProvider(), CodexProvider(), OpencodeProvider()):
+            register(builtin)
 
 
 def register(provider: Provider) -> None:
@@ -22,6 +44,7 @@ def register(provider: Provider) -> None:
     >>> from caw.providers import register            # doctest: +SKIP
     >>> register(MyProvider())                        # doctest: +SKIP
     """
+    _load_builtins()
     register_markers(provider.name, provider.limit_markers)
     with _lock:
         _REGISTRY[provider.name] = provider
@@ -30,6 +53,7 @@ def register(provider: Provider) -> None:
 def canonical_name(name: str) -> str | None:
     """The registered name for ``name`` or one of its aliases (case-insensitive), or None when unknown."""
     key = name.strip().lower()
+    _load_builtins()
     with _lock:
         if key in _REGISTRY:
             return key
@@ -51,5 +75,6 @@ def get_provider(name: str) -> Provider:
 
 def available_names() -> tuple[str, ...]:
     """Registered provider names, in registration order (the built-ins first: claude, codex, opencode)."""
+    _load_builtins()
     with _lock:
         return tuple(_REGISTRY)
