@@ -44,6 +44,7 @@ from caw.state.handle import decode, looks_like_handle
 from caw.state.ledger import CooldownStore
 from caw.state.store import SessionStore, check_writable
 from caw.text import clip
+from caw.tools.permissions import PermissionCallback
 
 _OFF = ("0", "false", "no", "off")
 
@@ -79,7 +80,9 @@ class Agent:
     ``wait_display`` (makes the countdown shown on a terminal; see ``caw.policy.autowait.CountdownFactory``),
     ``runner`` (runs each turn instead of ``caw.session.turn.run_turn``: a ``caw.session.runner.TurnRunner``,
     e.g. a scripted one that drives sessions, fallback and the CLI in tests with no process),
-    ``clock`` and ``sleeper`` (the wait policy's aware-UTC ``now()`` and ``sleep(seconds, cancel)``, for tests).
+    ``clock`` and ``sleeper`` (the wait policy's aware-UTC ``now()`` and ``sleep(seconds, cancel)``, for tests),
+    ``can_use_tool`` (``fn(tool_name, arguments) -> True | False | "why not"``: asked before each tool use the
+    CLI's own rules would prompt for; claude only, see docs/python-api.md "Permissions").
     """
 
     def __init__(
@@ -127,7 +130,7 @@ class Agent:
             "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
             "first_output_timeout", "transient_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper",
             "model_for_all",
-            "wait_output", "wait_display", "runner",
+            "wait_output", "wait_display", "runner", "can_use_tool",
         }
     )  # fmt: skip
 
@@ -141,6 +144,11 @@ class Agent:
         runner = kwargs.get("runner")
         if runner is not None and not callable(runner):
             raise ConfigurationError(f"runner must be a TurnRunner (a callable), not {runner!r}")
+        guard = kwargs.get("can_use_tool")
+        if guard is not None and not callable(guard):
+            raise ConfigurationError(
+                f"can_use_tool must be a callable (tool name, arguments) -> bool | str, not {guard!r}"
+            )
         for key in (
             "timeout", "idle_timeout", "first_output_timeout", "transient_timeout", "max_wait", "wait_buffer",
             "stop_grace",
@@ -366,6 +374,16 @@ class Agent:
         clone._check_options(clone._options)
         return clone
 
+    def _permission_callback(self) -> PermissionCallback | None:
+        """``can_use_tool``, refused for an order with a provider that cannot ask (rather than ignored)."""
+        guard: PermissionCallback | None = self._options.get("can_use_tool")
+        if guard is not None and _unsupported(self._order):
+            raise ConfigurationError(
+                f"can_use_tool needs a CLI that asks before a tool use; {', '.join(_unsupported(self._order))} "
+                "cannot (claude can): use tools= (ToolGroup) for those, or an order of claude only"
+            )
+        return guard
+
     def _store(self) -> SessionStore | None:
         return SessionStore(self.data_dir) if self.data_dir is not None else None
 
@@ -416,6 +434,7 @@ class Agent:
             traj_path=Path(traj_path) if traj_path is not None else None,
             on_missing=o.get("on_missing", "raise"),
             runner=o.get("runner") or run_turn,
+            permission_callback=self._permission_callback(),
         )
         # a bad data_dir or traj_path fails here, as a StorageError, not after a paid turn (issue 12)
         if setup.store is not None:
@@ -501,6 +520,10 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
     )
     # max_wait=0 (or CAW_MAX_WAIT=0) means exactly what auto_wait=False means: never wait, fail over as usual
     setup.limit_waiter = policy if policy.max_wait > 0 else None
+
+
+def _unsupported(names: Iterable[str]) -> list[str]:
+    return [n for n in names if not get_provider(n).supports_permission_callback]
 
 
 def _minutes_until(when: datetime | None) -> int | None:

@@ -44,6 +44,8 @@ class RunConfig:
     cwd: str = "."
     env: Mapping[str, str] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
+    #: the MCP tool the CLI asks before a tool use its rules would prompt for (``can_use_tool``; claude)
+    permission_prompt_tool: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ class Provider(ABC):
     aliases: ClassVar[tuple[str, ...]] = ()
     #: the CLI keeps a conversation's first system prompt on resume, whatever caw passes later
     keeps_first_system_prompt: ClassVar[bool] = False
+    #: the CLI can ask caw (``RunConfig.permission_prompt_tool``) before a tool use: ``Agent(can_use_tool=)``
+    supports_permission_callback: ClassVar[bool] = False
     binary_name: ClassVar[str]
     #: env var pointing at the CLI's config home (None when the CLI has none)
     config_home_var: ClassVar[str | None] = None

@@ -163,6 +163,7 @@ class ClaudeProvider(Provider):
     #: claude >= 2.1.3xx records the system prompt on a conversation's first request and reuses it on every
     #: resume (--system-prompt-snapshot, on by default): a different prompt on resume is ignored
     keeps_first_system_prompt = True
+    supports_permission_callback = True
     install_command = "npm install -g @anthropic-ai/claude-code"
     login_command = "run `claude /login` or set ANTHROPIC_API_KEY"
 
@@ -173,6 +174,9 @@ class ClaudeProvider(Provider):
         elif request.new_key:
             inv.argv += ["--session-id", request.new_key]
         inv.argv += config_args(config, inv.temp_paths)
+        if config.permission_prompt_tool:
+            # -p only: claude calls this MCP tool instead of refusing what its rules would prompt for
+            inv.argv += ["--permission-prompt-tool", config.permission_prompt_tool]
         if "--settings" not in config.extra_args:
             # claude >= 2.1.234 may continue by itself when a usage limit resets: caw's auto-wait owns that
             inv.argv += ["--settings", _NO_AUTO_CONTINUE]

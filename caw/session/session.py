@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -33,14 +33,17 @@ from caw.errors import (
     UsageLimitError,
 )
 from caw.events import Event, SessionStarted, WarningEvent, event_summary
-from caw.models import Attempt, Trajectory, Turn, TurnError, utcnow
+from caw.models import Attempt, MCPServer, Trajectory, Turn, TurnError, utcnow
 from caw.policy.autowait import LimitWaiter, wait_and_retry
 from caw.policy.fallback import first_answer
-from caw.providers.base import TurnRequest
+from caw.providers.base import RunConfig, TurnRequest
 from caw.session.candidate import Candidate
 from caw.session.runner import TurnRunner
 from caw.session.turn import TurnControl, TurnOptions, run_turn
 from caw.state.store import SessionStore, load_trajectory_file, save_trajectory_file
+from caw.tools.endpoint import ToolEndpoint
+from caw.tools.permissions import PROMPT_TOOL, PermissionCallback, permission_tool
+from caw.tools.permissions import SERVER_NAME as PERMISSION_SERVER
 
 _T = TypeVar("_T")
 
@@ -307,6 +310,8 @@ class SessionSetup:
     on_missing: str = "raise"
     #: runs one turn (``caw.session.turn.run_turn``); ``Agent(runner=...)`` substitutes a scripted one
     runner: TurnRunner = run_turn
+    #: ``Agent(can_use_tool=...)``: asked before each tool use the CLI would prompt for (claude)
+    permission_callback: PermissionCallback | None = None
 
 
 class Session:
@@ -332,12 +337,24 @@ class Session:
         self._control: TurnControl | None = None
         self._cancel_wait = threading.Event()
         self._ended = False
+        self._endpoint: ToolEndpoint | None = None
         self._lock = threading.Lock()
         self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
         if self._committed is not None and not self.trajectory.agent:
             self.trajectory.agent = self._committed.provider.name
         if self._committed is not None:
             self._note_kept_system_prompt(self._committed)
+
+    def _config_for(self, cand: Candidate) -> RunConfig:
+        """The candidate's configuration for this turn, with caw's permission tool when a callback is set."""
+        callback = self._setup.permission_callback
+        if callback is None or not cand.provider.supports_permission_callback:
+            return cand.config
+        if self._endpoint is None:
+            self._endpoint = ToolEndpoint([permission_tool(callback)], name=PERMISSION_SERVER)
+            self._endpoint.start()
+        server = MCPServer(name=PERMISSION_SERVER, url=self._endpoint.url)
+        return replace(cand.config, mcp_servers=(*cand.config.mcp_servers, server), permission_prompt_tool=PROMPT_TOOL)
 
     def _note_kept_system_prompt(self, cand: Candidate) -> None:
         """A resumed claude conversation keeps its first system prompt: say so rather than pretend."""
@@ -405,6 +422,9 @@ class Session:
         if not self._ended:
             self.cancel()
             self._ended = True
+            if self._endpoint is not None:
+                self._endpoint.stop()  # nothing the session opened is left listening
+                self._endpoint = None
             if not self._read_only:
                 self.trajectory.completed_at = utcnow()
                 self._persist()
@@ -577,7 +597,7 @@ class Session:
         gen = self._setup.runner(
             cand.provider,
             binary,
-            cand.config,
+            self._config_for(cand),
             request,
             base_env=self._setup.base_env,
             options=self._setup.options,

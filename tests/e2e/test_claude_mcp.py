@@ -11,6 +11,7 @@ import pytest
 
 from caw.models import MCPServer
 from tests.e2e.harness import LiveFactory, live_factory
+from tests.fakes.replies import Text, ToolCall
 
 
 @pytest.fixture
@@ -60,3 +61,30 @@ def test_mcp_server_is_connected_before_the_first_print_turn(claude_live: LiveFa
     # ToolSearch loads; before 2.1.221 the server connected only after the first -p turn)
     first = run.server.model_requests[0].body
     assert "mcp__probe__probe_tool" in json.dumps(first)
+
+
+@pytest.mark.parametrize("verdict", [True, "not in this repository"])
+def test_can_use_tool_decides_a_tool_use_claude_would_prompt_for(
+    claude_live: LiveFactory, tmp_path: Path, verdict: bool | str
+) -> None:
+    """claude asks caw's permission tool (--permission-prompt-tool) about a command its default mode would
+    refuse ("This command requires approval"); the Python callback decides, in this process."""
+    run = claude_live()
+    marker = tmp_path / "ran.txt"
+    command = f"""{sys.executable} -c 'open({json.dumps(str(marker))}, "w").write("yes")'"""
+    run.server.enqueue(ToolCall(command), Text("done"))
+    asked: list[tuple[str, dict[str, object]]] = []
+
+    def guard(tool: str, arguments: dict[str, object]) -> bool | str:
+        asked.append((tool, arguments))
+        return verdict
+
+    session = run.agent(can_use_tool=guard).start_session()
+    turn = session.send("run it")
+    (use,) = turn.tool_uses
+    assert asked and asked[0][0] == "Bash" and asked[0][1].get("command") == command
+    if verdict is True:
+        assert marker.read_text() == "yes" and not use.is_error
+    else:
+        assert not marker.exists() and use.is_error and "not in this repository" in (use.output or "")
+    session.end()

@@ -25,6 +25,7 @@ RANKS: dict[str, int] = {
     "caw.state": 2,
     "caw.policy": 3,
     "caw.transport": 4,
+    "caw.tools": 4,
     "caw.providers": 5,
     "caw.session": 6,
     "caw.interactive": 7,

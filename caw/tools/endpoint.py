@@ -1,0 +1,192 @@
+"""A loopback MCP endpoint (tools only) that runs Python callables in the caller's process.
+
+One ``ToolEndpoint`` per session: a standard-library HTTP server on 127.0.0.1 at a random port, at an
+unguessable path (``/<token>/mcp``), speaking the MCP Streamable HTTP transport's plain-JSON form (a POST
+carries one JSON-RPC message or a batch; the reply is ``application/json``; notifications get 202). It
+answers ``initialize``, ``ping``, ``tools/list`` and ``tools/call``, and ``-32601`` for anything else
+(claude 2.1.332 sends ``server/discover`` first and expects exactly that). A request to another path is a
+404, so a process that does not know the token learns nothing.
+
+A tool is a ``Tool(name, description, input_schema, call)``; ``call(arguments)`` returns the result text
+and whether it is an error. An exception in ``call`` becomes an error result with its message: the model
+(or the CLI) sees it, the turn goes on.
+
+    >>> endpoint = ToolEndpoint([Tool("echo", "echo", {"type": "object"}, lambda a: (str(a), False))])
+    >>> endpoint.start().startswith("http://127.0.0.1:")              # doctest: +SKIP
+    True
+    >>> endpoint.stop()                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from caw.version import __version__
+
+#: protocol versions this endpoint speaks (codex asks for 2025-06-18, claude and opencode for 2025-11-25)
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+_MAX_BODY = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool: its MCP name, description and JSON input schema, and the callable that runs it."""
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+    call: Callable[[dict[str, Any]], tuple[str, bool]]
+
+
+class ToolEndpoint:
+    """Serves ``tools`` on 127.0.0.1 until ``stop()``; ``url`` is where a CLI's MCP client connects."""
+
+    def __init__(self, tools: Iterable[Tool], *, name: str = "caw") -> None:
+        self.name = name
+        self._tools = {t.name: t for t in tools}
+        self._token = secrets.token_urlsafe(24)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    @property
+    def path(self) -> str:
+        return f"/{self._token}/mcp"
+
+    def start(self) -> str:
+        """Bind a random loopback port and serve on a daemon thread; the URL (idempotent)."""
+        if self._server is not None:
+            return self.url
+        endpoint = self
+
+        class Handler(_Handler):
+            owner = endpoint
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="caw-tool-endpoint", daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{server.server_address[1]}{self.path}"
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and close the socket: nothing is left listening (idempotent)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # ---- JSON-RPC ------------------------------------------------------------------------------------
+    def handle(self, message: Any) -> dict[str, Any] | None:
+        """The response to one JSON-RPC message (None for a notification)."""
+        if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+            if isinstance(message, dict) and "id" in message and ("result" in message or "error" in message):
+                return None  # a response to a request we never send: ignore
+            return _error(None, -32600, "invalid request")
+        mid = message.get("id")
+        method = message["method"]
+        given = message.get("params")
+        params: dict[str, Any] = given if isinstance(given, dict) else {}
+        if mid is None:
+            return None  # notifications/initialized, notifications/cancelled, ...
+        if method == "initialize":
+            asked = params.get("protocolVersion")
+            version = asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0]
+            return _result(
+                mid,
+                {
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {"listChanged": False}},
+                    "serverInfo": {"name": self.name, "version": __version__},
+                },
+            )
+        if method == "ping":
+            return _result(mid, {})
+        if method == "tools/list":
+            tools = [
+                {"name": t.name, "description": t.description, "inputSchema": dict(t.input_schema)}
+                for t in self._tools.values()
+            ]
+            return _result(mid, {"tools": tools})
+        if method == "tools/call":
+            return _result(mid, self._call(params))
+        return _error(mid, -32601, f"method not found: {method}")
+
+    def _call(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        tool = self._tools.get(str(params.get("name")))
+        arguments = params.get("arguments")
+        if tool is None:
+            text, is_error = f"unknown tool {params.get('name')!r}", True
+        elif arguments is not None and not isinstance(arguments, dict):
+            text, is_error = "arguments must be a JSON object", True
+        else:
+            try:
+                text, is_error = tool.call(dict(arguments or {}))
+            except Exception as exc:  # the caller's code: its failure is the model's error result
+                text, is_error = f"{type(exc).__name__}: {exc}", True
+        return {"content": [{"type": "text", "text": text}], "isError": is_error}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: ToolEndpoint
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # never log: tool arguments may carry secrets
+
+    def _send(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
+        self.send_response(status)
+        if body:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != self.owner.path:
+            self._send(404, b'{"error": "not found"}')
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0 or length > _MAX_BODY:
+            self._send(400, json.dumps(_error(None, -32700, "empty or oversized body")).encode())
+            return
+        try:
+            message = json.loads(self.rfile.read(length))
+        except ValueError:
+            self._send(400, json.dumps(_error(None, -32700, "parse error")).encode())
+            return
+        if isinstance(message, list):
+            replies = [r for r in (self.owner.handle(m) for m in message) if r is not None]
+            self._send(200, json.dumps(replies).encode()) if replies else self._send(202)
+            return
+        reply = self.owner.handle(message)
+        self._send(200, json.dumps(reply).encode()) if reply is not None else self._send(202)
+
+    def do_GET(self) -> None:
+        # no server-initiated stream: the transport lets a server refuse the optional GET with 405
+        self._send(405 if self.path.split("?", 1)[0] == self.owner.path else 404)
+
+    def do_DELETE(self) -> None:
+        self._send(200 if self.path.split("?", 1)[0] == self.owner.path else 404)
+
+
+def _result(mid: Any, result: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": mid, "result": result}
+
+
+def _error(mid: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": mid, "error": {"code": code, "message": message}}
+
+
+__all__ = ["PROTOCOL_VERSIONS", "Tool", "ToolEndpoint"]
