@@ -364,8 +364,7 @@ class ClaudeParser(TurnParser):
                 WarningEvent(
                     provider=self.provider,
                     code="session_writes_lost",
-                    message=f"claude could not save its transcript ({code}): resuming this conversation may "
-                    "miss turns",
+                    message=f"claude could not save its transcript ({code}): resuming this conversation may miss turns",
                 )
             ]
         return [RawEvent(provider=self.provider, data=obj)]
