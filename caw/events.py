@@ -11,9 +11,10 @@ them; the session folds them into a ``Turn``. Anything a parser does not underst
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -35,7 +36,8 @@ ErrorKind = Literal[
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # defer_build: a class's validator is built on its first use, not at import (most runs use a few)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     #: the provider the event is about: whose CLI printed it, or whose limit caw waits for
     provider: str = ""
@@ -212,7 +214,21 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+if TYPE_CHECKING:
+    #: validates one event from JSON or a dict (``EVENT_ADAPTER.validate_json(line)``); built on first use
+    EVENT_ADAPTER: TypeAdapter[Event]
+
+
+@functools.cache
+def _event_adapter() -> TypeAdapter[Event]:
+    return TypeAdapter(Event)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the union's adapter costs milliseconds to build, and a `caw run` never validates an event
+    if name == "EVENT_ADAPTER":
+        return _event_adapter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def event_json_schema() -> dict[str, Any]:
@@ -222,7 +238,7 @@ def event_json_schema() -> dict[str, Any]:
     >>> "text" in schema["discriminator"]["mapping"]
     True
     """
-    return EVENT_ADAPTER.json_schema()
+    return _event_adapter().json_schema()
 
 
 def event_summary(ev: Event) -> str:

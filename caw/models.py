@@ -24,7 +24,7 @@ class UsageStats(BaseModel):
     ``cost_usd`` is None when the provider does not report a cost.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -71,6 +71,8 @@ class UsageStats(BaseModel):
 class TextBlock(BaseModel):
     """Text the agent wrote (what ``Turn.result`` joins)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     type: Literal["text"] = "text"
     text: str
 
@@ -78,12 +80,16 @@ class TextBlock(BaseModel):
 class ThinkingBlock(BaseModel):
     """The model's reasoning, where the CLI shows it (never part of ``Turn.result``)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     type: Literal["thinking"] = "thinking"
     text: str
 
 
 class ToolUse(BaseModel):
     """A tool call and (once it arrived) its result."""
+
+    model_config = ConfigDict(defer_build=True)
 
     type: Literal["tool_use"] = "tool_use"
     id: str
@@ -101,6 +107,8 @@ TurnStatus = Literal["completed", "failed", "cancelled", "timeout", "rate_limite
 class TurnError(BaseModel):
     """Why a turn did not complete: the error class name, a reason class and the message."""
 
+    model_config = ConfigDict(defer_build=True)
+
     type: str
     reason: str
     message: str
@@ -110,6 +118,8 @@ class TurnError(BaseModel):
 class LimitInfo(BaseModel):
     """A usage limit a turn ran into (see ``caw.detect_limit`` for the text fallback)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     kind: str = "rate"
     resets_at: datetime | None = None
     waitable: bool = True
@@ -118,6 +128,8 @@ class LimitInfo(BaseModel):
 
 class Turn(BaseModel):
     """One user message and everything the agent produced for it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     input: str
     output: list[Block] = Field(default_factory=list)
@@ -149,6 +161,8 @@ class Turn(BaseModel):
 class Attempt(BaseModel):
     """One provider that was tried by the fallback selector."""
 
+    model_config = ConfigDict(defer_build=True)
+
     provider: str
     reason: str  # "answered", "not_installed", "auth", "rate_limited", "crashed", "timeout", "cooldown", ...
     error: str = ""
@@ -159,6 +173,8 @@ class Attempt(BaseModel):
 
 class Trajectory(BaseModel):
     """A whole conversation: its configuration, turns, usage and how the provider was chosen."""
+
+    model_config = ConfigDict(defer_build=True)
 
     agent: str = ""  # provider name
     model: str | None = None
@@ -276,6 +292,8 @@ class ModelTier(str, enum.Enum):
 
 class MCPServer(BaseModel):
     """An MCP server the agent may use: a stdio command, or a URL."""
+
+    model_config = ConfigDict(defer_build=True)
 
     name: str
     command: str = ""
