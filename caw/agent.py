@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from caw.errors import (
     AuthenticationError,
@@ -24,7 +24,6 @@ from caw.errors import (
     SessionNotFound,
     UsageLimitError,
 )
-from caw.interactive import InteractiveResult, launch
 from caw.models import REASONING_EFFORTS, MCPServer, ModelTier, ToolGroup, Trajectory
 from caw.policy.autowait import LimitWaitPolicy, parse_duration
 from caw.providers import canonical_name, get_provider
@@ -44,7 +43,11 @@ from caw.state.handle import decode, looks_like_handle
 from caw.state.ledger import CooldownStore
 from caw.state.store import SessionStore, check_writable
 from caw.text import clip
-from caw.tools.permissions import PermissionCallback
+
+if TYPE_CHECKING:
+    # imported where used: `caw run` does not need the terminal bridge (issue 18)
+    from caw.interactive import InteractiveResult
+    from caw.tools.permissions import PermissionCallback
 
 _OFF = ("0", "false", "no", "off")
 
@@ -343,6 +346,8 @@ class Agent:
         installed providers (cancel: exit code 130, nothing launched).
         """
         agent = self._with(kw)
+        from caw.interactive import launch
+
         return launch(agent._candidates(), initial_prompt, capture_bytes=capture_bytes, select_provider=select_provider)
 
     # ---- composition -----------------------------------------------------------------------------

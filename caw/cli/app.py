@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
-from rich.console import Console
 
 from caw.cli.args import PromptSource, RunArgs, default_data_dir, parse_effort, parse_tools
 from caw.cli.exit_codes import ExitCode, UsageProblem, failure_for, install_hint, login_hint
@@ -211,6 +210,8 @@ def sessions(
     """List the sessions of a data dir, newest first (id, provider, created, first prompt, handle)."""
 
     def body() -> int:
+        from rich.console import Console
+
         from caw.cli.reports import render_sessions, session_json
         from caw.state.store import list_sessions
 
@@ -256,6 +257,8 @@ def doctor(
             doc = {"order": list(order), "usable": usable, "can_answer": usable_names, "providers": rows}
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
+            from rich.console import Console
+
             render_doctor(Console(highlight=False), rows, order)
             typer.echo(can_answer_line(rows, order))
         if usable:
@@ -283,6 +286,8 @@ def traj_show(
     """Show a saved trajectory: turns, tool calls (outputs folded), usage, attempts, limits."""
 
     def body() -> int:
+        from rich.console import Console
+
         from caw.cli.reports import render_step, render_trajectory, steps
 
         traj = load_trajectory(file)

@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
 from caw.agent import Agent
 from caw.cli.args import PromptSource, RunArgs, parse_tools
 from caw.cli.exit_codes import UsageProblem, failure_for
-from caw.cli.views import Outcome, View, make_view, refusal_warning
+from caw.cli.views import PLAIN_VIEWS, Mode, Outcome, View, refusal_warning
 from caw.errors import (
     CawError,
     CawTimeoutError,
@@ -194,6 +194,18 @@ def _debug_dump(exc: BaseException) -> None:
 
 #: failures after which the message is still unanswered (and worth continuing later)
 _UNANSWERED = (UsageLimitError, CawTimeoutError, TurnCancelled, KeyboardInterrupt)
+
+
+def make_view(mode: Mode, out: IO[str], err: IO[str], *, debug: bool = False) -> View:
+    """The view for an output mode (``live`` draws on ``out``, which must be a terminal)."""
+    if mode == "live":
+        # only a terminal pays for rich: --quiet, --json, --jsonl and plain output never import it (issue 18)
+        from rich.console import Console
+
+        from caw.cli.live import LiveView
+
+        return LiveView(Console(file=out, highlight=False), debug=debug)
+    return PLAIN_VIEWS[mode](out, err, debug=debug)
 
 
 def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: CliContext | None = None) -> int:

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from caw.errors import ConfigurationError
 from caw.providers.base import RunConfig
@@ -43,6 +43,8 @@ PROBE_TIMEOUT = 60.0
 
 class ProviderHealth(BaseModel):
     """What caw knows about one provider (see ``check_health``)."""
+
+    model_config = ConfigDict(defer_build=True)  # built by the doctor, not by every `caw run` (issue 18)
 
     provider: str
     installed: bool

@@ -12,7 +12,6 @@ attempts and keeps the conversation: FIFO sends, streaming, cancel, commit, book
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from caw.errors import (
     CawError,
@@ -41,9 +40,13 @@ from caw.session.candidate import Candidate
 from caw.session.runner import TurnRunner
 from caw.session.turn import TurnControl, TurnOptions, run_turn
 from caw.state.store import SessionStore, load_trajectory_file, save_trajectory_file
-from caw.tools.endpoint import ToolEndpoint
-from caw.tools.permissions import PROMPT_TOOL, PermissionCallback, permission_tool
-from caw.tools.permissions import SERVER_NAME as PERMISSION_SERVER
+
+if TYPE_CHECKING:
+    # imported where used: a run that needs no async stream and no permission tool loads neither (issue 18)
+    import asyncio
+
+    from caw.tools.endpoint import ToolEndpoint
+    from caw.tools.permissions import PermissionCallback
 
 _T = TypeVar("_T")
 
@@ -168,6 +171,8 @@ class AsyncTurnStream:
         if not self._started:
             self._started = self._finished = self._closed_unstarted = True  # nothing was sent, nothing will be
             return
+        import asyncio
+
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._shutdown())
         await asyncio.shield(self._closing)
@@ -203,6 +208,8 @@ class AsyncTurnStream:
                 await self.aclose()
 
     def _start(self) -> None:
+        import asyncio
+
         self._started = True
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
@@ -211,6 +218,8 @@ class AsyncTurnStream:
         threading.Thread(target=self._work, name="caw-astream", daemon=True).start()
 
     async def _shutdown(self) -> None:
+        import asyncio
+
         assert self._queue is not None and self._exited is not None
         self._abandoned.set()
         self._asked.release()  # wake a worker waiting to be asked
@@ -350,6 +359,10 @@ class Session:
         callback = self._setup.permission_callback
         if callback is None or not cand.provider.supports_permission_callback:
             return cand.config
+        from caw.tools.endpoint import ToolEndpoint
+        from caw.tools.permissions import PROMPT_TOOL, permission_tool
+        from caw.tools.permissions import SERVER_NAME as PERMISSION_SERVER
+
         if self._endpoint is None:
             self._endpoint = ToolEndpoint([permission_tool(callback)], name=PERMISSION_SERVER)
             self._endpoint.start()
@@ -379,6 +392,8 @@ class Session:
         Overlapping calls run one after another in the order they were made: the place in line is taken
         when ``send_async`` is called, not when the result is awaited.
         """
+        import asyncio
+
         loop = asyncio.get_running_loop()
         ticket = self._fifo.ticket()
         return loop.run_in_executor(None, self._run_ticketed, ticket, message)

@@ -30,8 +30,9 @@ import caw
 from caw import cli
 from caw.cli import CliContext, ExitCode, Failure, app, ci, failure_for, parse_tools
 from caw.cli.args import RunArgs
+from caw.cli.live import LiveView
 from caw.cli.reports import render_trajectory, steps
-from caw.cli.views import LiveView, Outcome
+from caw.cli.views import Outcome
 from caw.errors import (
     AllProvidersFailed,
     AuthenticationError,

@@ -121,3 +121,10 @@ def test_the_closure_follows_parent_packages_and_skips_type_checking_and_functio
         assert "caw" in eager_closure("caw.probe_for_test")
     finally:
         del MODULES["caw.probe_for_test"]
+
+
+def test_the_caw_command_loads_rich_only_for_a_terminal_and_no_asyncio_or_terminal_bridge() -> None:
+    # `caw run --quiet` (and --json, --jsonl, plain output) imports caw.cli and runs the turn: none of these
+    closure = eager_closure("caw.cli")
+    assert _hits(closure, ("rich", "asyncio", "caw.cli.live", "caw.interactive", "caw.tools")) == []
+    assert "typer" in closure and "caw.cli.live" in MODULES  # the parser is typer; the live view is lazy

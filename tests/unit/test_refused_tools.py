@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from caw.cli.views import LiveView, Outcome, refusal_warning
+from caw.cli.live import LiveView
+from caw.cli.views import Outcome, refusal_warning
 from caw.events import Event, ResultEvent, ToolDeniedEvent, ToolResultEvent, event_summary
 from caw.models import ToolGroup, Trajectory, Turn
 from caw.providers.claude import ClaudeParser

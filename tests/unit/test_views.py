@@ -6,7 +6,8 @@ import io
 
 from rich.console import Console
 
-from caw.cli.views import JsonlView, LiveView, Outcome, PlainView
+from caw.cli.live import LiveView
+from caw.cli.views import JsonlView, Outcome, PlainView
 from caw.events import (
     EVENT_ADAPTER,
     CawSessionEvent,
