@@ -6,11 +6,18 @@ Prints:
    command (caw's argv, prompt on stdin, stdout to a pipe), both against the loopback fake model server
    (median of the per-pair ratios of N alternating pairs; target ≤ 1.05),
    and the same for the `caw run` command (includes Python's start-up, reported for information);
-2. parse throughput: events/s through a real pty from a fake CLI streaming 100,000 events (≥ 50,000);
-3. peak RSS of a turn with 50 MB of tool output, as a multiple of the output kept (≤ 3×).
+2. for each provider: `caw run --provider P --quiet PROMPT` ÷ the raw CLI one-shot as a user types it
+   (`claude -p PROMPT --output-format stream-json --verbose`, `codex exec --json PROMPT`, `opencode run
+   --format json PROMPT`), whole processes, both against the loopback fake (median of the per-pair ratios
+   of N alternating pairs; target ≤ 1.15 on claude and codex);
+3. the import time of caw, caw.cli and caw.errors (`python -X importtime`, bytecode cached, the median of
+   7 fresh interpreters; target for caw ≤ 60 ms);
+4. parse throughput: events/s through a real pty from a fake CLI streaming 100,000 events (≥ 50,000);
+5. peak RSS of a turn with 50 MB of tool output, as a multiple of the output kept (≤ 3×).
 
     .venv/bin/python scripts/bench.py                 # everything
     .venv/bin/python scripts/bench.py --pairs 7 --providers claude,codex
+    .venv/bin/python scripts/bench.py --pairs 9 --providers claude,codex --skip ratio,throughput,rss  # start-up
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.env import claude_env, codex_env, full_env, opencode_env  # noqa: E402
+from tests.fakes.env import CODEX_OFFLINE_ARGS, claude_env, codex_env, full_env, opencode_env  # noqa: E402
 from tests.fakes.replies import Text  # noqa: E402
 
 PROMPT = "Say hello in five words."
@@ -148,6 +156,88 @@ def bench_ratio(name: str, pairs: int) -> None:
         finally:
             os.environ.clear()
             os.environ.update(old_env)
+
+
+def _raw_as_typed(name: str, binary: str) -> list[str]:
+    """The one-shot a user types for ``name`` (the issue's baseline), with the prompt as an argument."""
+    if name == "claude":
+        return [binary, "-p", PROMPT, "--output-format", "stream-json", "--verbose"]
+    if name == "codex":
+        return [binary, "exec", "--json", *CODEX_OFFLINE_ARGS, PROMPT]
+    return [binary, "run", "--format", "json", "--model", "fake/text", PROMPT]
+
+
+def bench_startup(name: str, pairs: int) -> None:
+    """``caw run --quiet PROMPT`` ÷ the raw CLI as a user types it, whole processes, alternating pairs."""
+    caw_bin = Path(sys.executable).with_name("caw")
+    with tempfile.TemporaryDirectory(prefix=f"caw-bench-run-{name}-") as tmp, _fake_for(name) as server:
+        root = Path(tmp)
+        work = root / "work"
+        work.mkdir()
+        env, agent_kw = _provider_setup(name, server.url, root)
+        env = {**env, "CAW_DATA_DIR": str(root / "caw-data")}
+        binary = shutil.which(name, path=env.get("PATH"))
+        if binary is None:
+            print(f"{name:9} not installed")
+            return
+        model = ["--model", str(agent_kw["model"])] if "model" in agent_kw else []
+        cli = [str(caw_bin), "run", "--provider", name, *model, "--quiet", PROMPT]
+        raw = _raw_as_typed(name, binary)
+
+        def run(argv: list[str]) -> Callable[[], None]:
+            def go() -> None:
+                server.enqueue(Text("hello there from the fake"))
+                out = subprocess.run(argv, capture_output=True, cwd=work, env=env, stdin=subprocess.DEVNULL)
+                if out.returncode != 0:
+                    raise RuntimeError(f"{argv[0]} failed ({out.returncode}): {out.stderr[-300:]!r}")
+
+            return go
+
+        run_raw, run_cli = run(raw), run(cli)
+        run_raw()  # warm the CLI's caches, the page cache and caw's bytecode
+        run_cli()
+        raws: list[float] = []
+        clis: list[float] = []
+        for i in range(pairs):
+            order = [(raws, run_raw), (clis, run_cli)] if i % 2 == 0 else [(clis, run_cli), (raws, run_raw)]
+            for bucket, fn in order:
+                bucket.append(_timed(fn))
+        r, c = statistics.median(raws), statistics.median(clis)
+        ratio = statistics.median([cw / rw for cw, rw in zip(clis, raws, strict=True)])
+        verdict = "ok" if ratio <= 1.15 else "OVER TARGET"
+        print(
+            f"{name:9} raw as typed {r:6.3f}s  `caw run --quiet` {c:6.3f}s  ratio {ratio:5.3f}  "
+            f"(+{(c - r) * 1000:4.0f} ms; target <= 1.15: {verdict})"
+        )
+
+
+def bench_imports(repeats: int) -> None:
+    """The import time of caw, caw.cli and caw.errors: the median of ``repeats`` fresh interpreters."""
+    for module in ("caw", "caw.cli", "caw.errors"):
+        _whole_import_ms(module)  # bytecode written, page cache warm
+        total = statistics.median(_whole_import_ms(module) for _ in range(repeats))
+        verdict = "" if module != "caw" else f"  (target <= 60 ms: {'ok' if total <= 60 else 'OVER TARGET'})"
+        print(f"import    {module:11} {total:6.1f} ms{verdict}")
+
+
+def _whole_import_ms(module: str) -> float:
+    """The import of ``module`` with its packages: the sum of the top-level entries -X importtime prints."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
+    )
+    total = 0
+    seen_site = False
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _self, cumulative, name = line.removeprefix("import time:").split("|")
+        if name.startswith(" ") and not name.startswith("  "):  # a top-level entry
+            if name.strip() == "site":
+                seen_site = True
+                continue
+            if seen_site:
+                total += int(cumulative)
+    return total / 1000
 
 
 _STREAMER = textwrap.dedent(
@@ -280,16 +370,21 @@ def bench_rss(size: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=5, help="alternating caw/raw pairs per provider (>= 5)")
+    ap.add_argument("--pairs", type=int, default=7, help="alternating caw/raw pairs per provider (>= 7)")
     ap.add_argument("--providers", default="claude,codex,opencode")
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rss-mb", type=int, default=50)
-    ap.add_argument("--skip", default="", help="comma list of: ratio,throughput,rss")
+    ap.add_argument("--skip", default="", help="comma list of: ratio,run,imports,throughput,rss")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if "ratio" not in skip:
         for name in args.providers.split(","):
-            bench_ratio(name.strip(), max(5, args.pairs))
+            bench_ratio(name.strip(), max(7, args.pairs))
+    if "run" not in skip:
+        for name in args.providers.split(","):
+            bench_startup(name.strip(), max(7, args.pairs))
+    if "imports" not in skip:
+        bench_imports(7)
     if "throughput" not in skip:
         bench_throughput(args.events)
     if "rss" not in skip:
