@@ -101,15 +101,54 @@ def _all_pids() -> list[int]:
         return []
 
 
+def _task_children(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (``/proc/PID/task/TID/children``; [] when it is gone)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(n) for n in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+_children_files: bool | None = None
+
+
+def _own_subtree_pids(me: int) -> list[int] | None:
+    """This process's descendants, walked down the kernel's child lists; None when the kernel has none."""
+    global _children_files
+    if _children_files is None:
+        _children_files = os.path.exists(f"/proc/{me}/task/{me}/children")
+    if not _children_files:
+        return None
+    seen: set[int] = set()
+    stack = _task_children(me)
+    while stack:
+        pid = stack.pop()
+        if pid not in seen:
+            seen.add(pid)
+            stack.extend(_task_children(pid))
+    return list(seen)
+
+
 def find_tree(root_pid: int | None, run_id: str | None) -> dict[int, ProcInfo]:
     """Live processes (not zombies) that descend from ``root_pid`` or carry ``CAW_RUN_ID=run_id``.
 
-    With the subreaper on, every orphan of the run is re-parented to this process, so the marker only has to
-    be looked for inside this process's own subtree; without it, every process on the machine is checked.
+    With the subreaper on, every orphan of the run is re-parented to this process, so the run lives inside
+    this process's own subtree: the walk reads only that subtree (the kernel's per-thread child lists), and
+    the marker is looked for there. Without the subreaper (or the child lists), every process on the machine
+    is read and checked: a sweep then costs a ``/proc`` read per process instead of one per descendant.
     """
     me = os.getpid()
+    own = _own_subtree_pids(me) if _subreaper_done else None
     table: dict[int, ProcInfo] = {}
-    for pid in _all_pids():
+    for pid in _all_pids() if own is None else own:
         info = _read_stat(pid)
         if info is not None:
             table[pid] = info
