@@ -22,7 +22,7 @@ from caw.limits.markers import guess_provider
 from caw.limits.normalise import normalise
 from caw.limits.shape import json_shaped, openings
 
-__all__ = ["DEFAULT_MAX_WAIT", "Class", "classify", "settle"]
+__all__ = ["DEFAULT_MAX_WAIT", "Class", "classify", "settle", "spend_like"]
 
 # caw's default longest wait (caw.policy.autowait.DEFAULT_MAX_WAIT): a spend limit that resets later is money
 DEFAULT_MAX_WAIT = 6 * 3600.0
@@ -85,18 +85,19 @@ _HARD_MONEY = (
     r"|\bquota\s+exceeded\.?\s*check\s+your\s+plan\b|\bcredit\s+balance\s+(?:is\s+)?too\s+low\b"
     r"|\bbilling[_\s](?:error|details|hard[_\s]limit)\b|\busage[_\s]not[_\s]included\b"
     r"|\bto\s+use\s+codex\s+with\s+your\s+chatgpt\s+plan\b|\bnot\s+included\s+in\s+your\s+(?:plan|subscription)\b"
-    r"|\bpayment\s+required\b"
+    r"|\bpayment\s+required\b|\busage\s+is\s+paused\s+for\s+your\s+org"
 )
 _HARD_MONEY_RE = re.compile(_HARD_MONEY, _I)
 # A monthly spend limit is money too, but the plan's own window still resets: claude prints "You've hit your
 # monthly spend limit · your session limit resets 2:40pm". Waitable only with such a time, within max_wait.
-_SPEND_RE = re.compile(r"\bspend(?:ing)?\s+limit\b", _I)
+# claude 2.1.332 also has the "individual spend limit" and the "team's pooled group budget".
+_SPEND_RE = re.compile(r"\bspend(?:ing)?\s+limit\b|\b(?:group\s+)?budget\b", _I)
 # Money *states* ("out of credits"), never offers ("purchase more credits or try again"). Claude's "You're out
 # of extra usage · resets 5pm" (formerly "usage credits") means the plan window is used up and the extra
 # usage too: waiting for the printed reset works.
 _MONEY_RE = re.compile(
-    r"\bout\s+of\s+(?:usage\s+|extra\s+)?credits\b|\bout\s+of\s+(?:extra\s+)?usage\b|\bspend(?:ing)?\s+limit\b|"
-    + _HARD_MONEY,
+    r"\bout\s+of\s+(?:usage\s+|extra\s+)?credits\b|\bout\s+of\s+(?:extra\s+)?usage\b|\bspend(?:ing)?\s+limit\b"
+    r"|\b(?:group\s+)?budget\b|" + _HARD_MONEY,
     _I,
 )
 
@@ -122,12 +123,13 @@ _OPEN_MONEY = (
     r"|your\s+usage\s+allocation\s+has\s+been\s+disabled\b|your\s+group's\s+usage\s+limit\s+is\s+set\s+to\s+\$0"
     r"|(?:your\s+)?credit\s+balance\s+(?:is\s+)?too\s+low\b|[\w.-]+(?:\s+[\w.-]+){0,2}\s+requires\s+usage\s+credits\b"
     r"|this\s+service\s+is\s+disabled\s+for\s+your\s+org|you\s+hit\s+your\s+spend\s+cap\b"
+    r"|usage\s+is\s+paused\s+for\s+your\s+org"
     rf"|insufficient[_\s](?:quota|credits?|funds|balance){_END}|to\s+use\s+codex\s+with\s+your\s+chatgpt\s+plan\b"
     rf"|payment\s+required{_END}|billing[_\s]error{_END}|usage_not_included\b"
 )
 _OPEN_USAGE = (
     r"you(?:'ve|\s+have)?\s+(?:hit|reached|exceeded|exhausted|used\s+up)\s+(?:your|the)\s+(?:[\w'$.-]+\s+){0,5}?"
-    rf"(?:limit|cap|quota|allowance|allocation){_END}"
+    rf"(?:limit|cap|quota|allowance|allocation|budget){_END}"
     rf"|(?:{_QUAL}\s+){{0,3}}(?:limit|quota)\s+(?:has\s+been\s+|was\s+|is\s+)?(?:reached|exceeded|hit|exhausted){_END}"
     rf"|free\s*usage(?:\s+limit)?\s*(?:exceeded|reached|error){_END}|freeusagelimiterror|usage_limit_(?:reached|exceeded)\b"
 )
@@ -214,6 +216,11 @@ def classify(text: str) -> Class | None:
     else:
         kind = None
     return Class(kind=kind, money=money, provider=guess_provider(norm))
+
+
+def spend_like(found: Class, norm: str) -> bool:
+    """A spend limit or budget: money whose message may also name the plan window's reset."""
+    return found.money and _SPEND_RE.search(norm) is not None and _HARD_MONEY_RE.search(norm) is None
 
 
 def settle(

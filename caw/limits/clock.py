@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
 from caw.limits.zones import UTC, parse_zone, zone_from_name
 
-__all__ = ["reset_from_clock", "reset_from_epoch", "reset_from_keys"]
+__all__ = ["reset_from_clock", "reset_from_epoch", "reset_from_keys", "resets_from_clock"]
 
 _I = re.IGNORECASE
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -281,13 +282,21 @@ def reset_from_clock(norm: str, now: datetime, zone: tzinfo) -> datetime | None:
     >>> reset_from_clock("Try again at 12:30 AM.", now, timezone.utc).isoformat()
     '2026-11-22T00:30:00+00:00'
     """
+    return next(resets_from_clock(norm, now, zone), None)
+
+
+def resets_from_clock(norm: str, now: datetime, zone: tzinfo) -> Iterator[datetime]:
+    """Every date or clock time after a reset word in ``norm``, in order (``reset_from_clock`` is the first).
+
+    claude's team budget message prints two: the budget's own reset, then the plan window's
+    ("… · resets Jan 1 · your 5-hour limit resets 5pm").
+    """
     for anchor in _ANCHOR_RE.finditer(norm):
         when = _parse_when(norm, anchor.end())
         if when is not None:
             resolved = _resolve(when, now, zone, same_day=anchor.group("same_day") is not None)
             if resolved is not None:
-                return resolved
-    return None
+                yield resolved
 
 
 def reset_from_keys(norm: str) -> datetime | None:

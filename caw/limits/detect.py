@@ -18,8 +18,8 @@ from datetime import datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from caw.limits.classify import DEFAULT_MAX_WAIT, classify, settle
-from caw.limits.clock import reset_from_clock, reset_from_keys
+from caw.limits.classify import DEFAULT_MAX_WAIT, classify, settle, spend_like
+from caw.limits.clock import reset_from_clock, reset_from_keys, resets_from_clock
 from caw.limits.durations import reset_from_duration
 from caw.limits.normalise import normalise
 from caw.limits.shape import is_prose
@@ -117,7 +117,12 @@ def detect_limit(
     else:
         current = now.astimezone(UTC)
     norm = normalise(text)
-    resets_at = _extract_reset(norm, current, resolve_tz(tz))
+    zone = resolve_tz(tz)
+    if spend_like(found, norm):
+        # the earliest reset printed: the plan window ("your 5-hour limit resets 5pm") before the budget's own
+        resets_at = min(resets_from_clock(norm, current, zone), default=None) or _extract_reset(norm, current, zone)
+    else:
+        resets_at = _extract_reset(norm, current, zone)
     limit = DEFAULT_MAX_WAIT if max_wait is None else max_wait
     kind, waitable = settle(found, norm, resets_at, current, limit)
     return UsageLimit(message=text, resets_at=resets_at, waitable=waitable, kind=kind, provider=found.provider)
