@@ -112,7 +112,7 @@ _QUAL = (
 # with anything else ("Rate limit errors are now retried"), or asks ("Usage limit reached?"), and is not a limit.
 _END = (
     r"(?=\s*(?:$|[.,;:!·|—\-()\[\]{}\"'…/]"
-    r"|(?:for|please|try|retry|retrying|resets?|until|wait|switch|upgrade|visit|set\s+to|on\s+(?:tokens|requests)"
+    r"|(?:for|please|try|retry|retrying|resets?|until|wait|switch|upgrade|visit|again|set\s+to|on\s+(?:tokens|requests)"
     r"|in\s+organi[sz]ation|by\s+your|contact|add|ask|run)\b))"
 )
 _OPEN_MONEY = (
