@@ -3,7 +3,8 @@
 ``app`` (the typer commands), ``args`` (options shared by run/resume, parsed into Agent keywords),
 ``runner`` (one turn from the command line: signals, the view, the end; ``CliContext``, the Agent options
 a program embedding the app, or a test, hands in), ``exit_codes`` (the one place an
-exception becomes an exit code), ``views`` (live / plain / quiet / json / jsonl output), ``reports``
+exception becomes an exit code), ``views`` (plain / quiet / json / jsonl output), ``live`` (the rich live
+view, loaded only for a terminal), ``reports``
 (``caw traj show``, doctor and sessions tables), ``countdown`` (the rich limit-wait display), ``ci``
 (GitHub step summary and outputs).
 
