@@ -61,6 +61,7 @@ from caw.providers.base import (
     fits_argv,
     user_home,
 )
+from caw.providers.markers import CLAUDE_MARKERS
 from caw.text import clip, last_meaningful_line
 
 # ToolGroup -> Claude Code's built-in tool names
@@ -151,15 +152,8 @@ class ClaudeProvider(Provider):
     binary_name = "claude"
     config_home_var = "CLAUDE_CONFIG_DIR"
     tiers: ClassVar[dict[ModelTier, str]] = {ModelTier.STRONGEST: "opus", ModelTier.FAST: "haiku"}
-    limit_markers: ClassVar[tuple[str, ...]] = (
-        r"\bclaude\b", "anthropic", "/extra-usage", r"/upgrade\b", "/usage-credits", r"\brequest\s+rejected\s*\(429\)",
-        r"\brate_limit_error\b", r"\b(?:opus|sonnet)\b", r"·\s*resets\b", r"\b5-hour\s+limit", r"\brate_limit_event\b",
-        "isusingoverage", r"\bcredit\s+balance\s+(?:is\s+)?too\s+low", r"\btemporarily\s+limiting\s+requests",
-        r"\bhit\s+your\s+(?:session\s+|weekly\s+)?limit\b",
-        r"\bextra[\s-]usage\b", r"\busage[\s-]credits?\b", r"\bseat\s+type\b", r"\busage\s+allocation\b", r"\bfable\b",
-        r"\bout\s+of\s+usage\b", r"\bgroup's\s+usage\s+limit\b", r"\bdisabled\s+for\s+your\s+org\b",
-        r"\bspend\s+limit\b", r"\bit\s+resets\b", r"\busage\s+limit(?:\s+reached)?\s*·", r"\bgrace\s+window\b",
-    )  # fmt: skip
+    #: the detector's provider guess; the tuple lives in markers.py, so `import caw` registers it cheaply
+    limit_markers: ClassVar[tuple[str, ...]] = CLAUDE_MARKERS
     #: claude >= 2.1.3xx records the system prompt on a conversation's first request and reuses it on every
     #: resume (--system-prompt-snapshot, on by default): a different prompt on resume is ignored
     keeps_first_system_prompt = True

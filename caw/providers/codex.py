@@ -66,6 +66,7 @@ from caw.providers.base import (
     fits_argv,
     user_home,
 )
+from caw.providers.markers import CODEX_MARKERS
 from caw.text import last_meaningful_line
 
 # argv strings are limited to 128 KiB on Linux; above this caw's settings go through a profile file
@@ -110,12 +111,8 @@ class CodexProvider(Provider):
     config_home_var = "CODEX_HOME"
     # from the model catalogue bundled with 0.169.0 (`codex debug models`)
     tiers: ClassVar[dict[ModelTier, str]] = {ModelTier.STRONGEST: "gpt-6-astra", ModelTier.FAST: "gpt-6-luna"}
-    limit_markers: ClassVar[tuple[str, ...]] = (
-        r"\bcodex\b", "chatgpt", r"\b(?:try|retry)\s+again\s+at\b", r"\bplan_type\b", r"\busage_limit_reached\b",
-        r"\busage_not_included\b", r"\bexceeded\s+retry\s+limit\b", r"\bspend\s+cap\b",
-        r"\bworkspace\s+is\s+out\s+of\s+credits", r"\bquota\s+exceeded\.\s*check\s+your\s+plan",
-        r"\bhit\s+your\s+usage\s+limit(?:\.(?!\s*it\s+resets\b)|\s+for\b)",
-    )  # fmt: skip
+    #: the detector's provider guess; the tuple lives in markers.py, so `import caw` registers it cheaply
+    limit_markers: ClassVar[tuple[str, ...]] = CODEX_MARKERS
     install_command = "npm install -g @openai/codex"
     login_command = "run `codex login` or set OPENAI_API_KEY"
 

@@ -69,6 +69,7 @@ from caw.providers.base import (
     fits_argv,
     user_home,
 )
+from caw.providers.markers import OPENCODE_MARKERS
 from caw.text import last_meaningful_line
 
 # ToolGroup -> opencode permission names (1.18.33). A group the user did not grant is set to "deny", which
@@ -100,10 +101,8 @@ class OpencodeProvider(Provider):
     config_home_var = "XDG_DATA_HOME"
     # opencode's models depend on the providers the user configured: no provider-neutral tier names
     tiers: ClassVar[dict[ModelTier, str]] = {}
-    limit_markers: ClassVar[tuple[str, ...]] = (
-        "opencode", "freeusagelimiterror", r"\bfree\s+usage\s+exceeded", r"\bsubscribe\s+to\s+go\b",
-        r"\bretrying\s+in\b", r"\bzen\b", r"\bapierror\b", r"\bisretryable\b", r"\bit\s+will\s+reset\s+in\b",
-    )  # fmt: skip
+    #: the detector's provider guess; the tuple lives in markers.py, so `import caw` registers it cheaply
+    limit_markers: ClassVar[tuple[str, ...]] = OPENCODE_MARKERS
     install_command = "npm install -g opencode-ai"
     login_command = "run `opencode auth login`"
 
