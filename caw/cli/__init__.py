@@ -1,8 +1,9 @@
 """The ``caw`` command: the only layer that imports typer and rich.
 
 ``app`` (the typer commands), ``args`` (options shared by run/resume, parsed into Agent keywords),
-``runner`` (one turn from the command line: signals, the view, the end; ``CliContext``, the Agent options
-a program embedding the app, or a test, hands in), ``exit_codes`` (the one place an
+``entry`` (``main``: signals, exit status, which parser reads the line), ``fastpath`` (a plain ``caw run``
+line parsed without typer), ``runner`` (one turn from the command line: signals, the view, the end;
+``CliContext``, the Agent options a program embedding the app, or a test, hands in), ``exit_codes`` (the one place an
 exception becomes an exit code), ``views`` (plain / quiet / json / jsonl output), ``live`` (the rich live
 view, loaded only for a terminal), ``reports``
 (``caw traj show``, doctor and sessions tables), ``countdown`` (the rich limit-wait display), ``ci``
@@ -11,9 +12,40 @@ view, loaded only for a terminal), ``reports``
 May import every layer below it, ``caw.agent`` included.
 """
 
-from caw.cli.app import app, main
-from caw.cli.args import parse_tools
-from caw.cli.exit_codes import ExitCode, Failure, failure_for
-from caw.cli.runner import CliContext
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from caw.cli.entry import main
+
+if TYPE_CHECKING:
+    from caw.cli.app import app
+    from caw.cli.args import parse_tools
+    from caw.cli.exit_codes import ExitCode, Failure, failure_for
+    from caw.cli.runner import CliContext
+
+# PEP 562: the `caw` script imports `main` only; typer loads when a command line needs it (issue 18)
+_HOMES = {
+    "app": "caw.cli.app",
+    "parse_tools": "caw.cli.args",
+    "ExitCode": "caw.cli.exit_codes",
+    "Failure": "caw.cli.exit_codes",
+    "failure_for": "caw.cli.exit_codes",
+    "CliContext": "caw.cli.runner",
+}
 
 __all__ = ["CliContext", "ExitCode", "Failure", "app", "failure_for", "main", "parse_tools"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -14,8 +14,6 @@ from datetime import datetime
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-import typer
-
 from caw.agent import Agent
 from caw.cli.args import PromptSource, RunArgs, parse_tools
 from caw.cli.exit_codes import UsageProblem, failure_for
@@ -31,6 +29,8 @@ from caw.events import Event, LimitWaitEvent
 from caw.models import ToolGroup, Turn
 
 if TYPE_CHECKING:
+    import typer
+
     from caw.session import Session
 
 
@@ -311,6 +311,8 @@ def _granted(args: RunArgs) -> ToolGroup | None:
 
 def guard(debug: bool, body: Any) -> int:
     """Run a command body that is not a turn; map any failure through ``failure_for``."""
+    import typer  # only typer's commands call this, so it is loaded already
+
     try:
         code: int = body()
         return code

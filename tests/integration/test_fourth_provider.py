@@ -207,7 +207,7 @@ sys.path.insert(0, {repo!r})
 import caw.providers
 from tests.integration.test_fourth_provider import ParrotProvider
 caw.providers.register(ParrotProvider())
-from caw.cli.app import main
+from caw.cli import main
 sys.argv = ["caw", "chat", "--provider", "parrot", "--cwd", {cwd!r}, "--", "-hello parrot"]
 main()
 """
