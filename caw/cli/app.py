@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, get_type_hints
 
 import typer
 
@@ -95,44 +97,67 @@ def _root(
     """caw: run coding agents from scripts and CI with one exit-code contract (see docs/ci.md)."""
 
 
+#: the options run and resume share: (parameter, annotation name in this module, default). Declared once
+#: and added to both commands' signatures, so typer shows the same options, help and defaults for both.
+_RUN_OPTIONS: tuple[tuple[str, str, object], ...] = (
+    ("provider", "ProviderOpt", None),
+    ("model", "ModelOpt", None),
+    ("effort", "EffortOpt", None),
+    ("tools", "ToolsOpt", None),
+    ("system_prompt", "SystemOpt", None),
+    ("data_dir", "DataDirOpt", None),
+    ("max_wait", "MaxWaitOpt", None),
+    ("no_wait", "NoWaitOpt", False),
+    ("timeout", "TimeoutOpt", None),
+    ("idle_timeout", "IdleOpt", None),
+    ("first_output_timeout", "FirstOutputOpt", None),
+    ("save", "SaveOpt", None),
+    ("json_out", "JsonOpt", False),
+    ("jsonl", "JsonlOpt", False),
+    ("quiet", "QuietOpt", False),
+    ("debug", "DebugOpt", False),
+)
+
+
+def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which takes ``**options``) the shared run options, as typer reads them: its
+    signature and its (string) annotations, resolved in this module."""
+    signature = inspect.signature(command)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    command.__annotations__.pop("options", None)
+    for name, annotation, default in _RUN_OPTIONS:
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
+        command.__annotations__[name] = annotation
+    hints = get_type_hints(command, include_extras=True)  # the string annotations, resolved here
+    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in params]
+    setattr(command, "__signature__", signature.replace(parameters=params))  # noqa: B010 - typer reads it
+    return command
+
+
+def _run_args(cwd: Path | None, options: dict[str, Any]) -> RunArgs:
+    json_out = options.pop("json_out", False)
+    return RunArgs(cwd=cwd, json=json_out, **options)
+
+
 @app.command()
+@_with_run_options
 def run(
     ctx: typer.Context,
     prompt: PromptArg = None,
     file: FileOpt = None,
-    provider: ProviderOpt = None,
-    model: ModelOpt = None,
-    effort: EffortOpt = None,
-    tools: ToolsOpt = None,
-    system_prompt: SystemOpt = None,
     cwd: CwdOpt = None,
-    data_dir: DataDirOpt = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue this conversation (a handle).")] = None,
-    max_wait: MaxWaitOpt = None,
-    no_wait: NoWaitOpt = False,
-    timeout: TimeoutOpt = None,
-    idle_timeout: IdleOpt = None,
-    first_output_timeout: FirstOutputOpt = None,
-    save: SaveOpt = None,
-    json_out: JsonOpt = False,
-    jsonl: JsonlOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    **options: Any,
 ) -> None:
     """Send one prompt to the first provider that can answer.
 
     Example: caw run --tools reader,writer,exec "Fix the failing test" (the CLIs' defaults refuse writes).
     """
-    args = RunArgs(
-        provider=provider, model=model, effort=effort, tools=tools, system_prompt=system_prompt, cwd=cwd,
-        data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
-        first_output_timeout=first_output_timeout,
-        save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
-    )  # fmt: skip
-    raise typer.Exit(execute(args, PromptSource(prompt, file), resume, CliContext.of(ctx)))
+    raise typer.Exit(execute(_run_args(cwd, options), PromptSource(prompt, file), resume, CliContext.of(ctx)))
 
 
 @app.command("resume")
+@_with_run_options
 def resume_cmd(
     ctx: typer.Context,
     handle: Annotated[
@@ -144,22 +169,7 @@ def resume_cmd(
         bool, typer.Option("--last", help="Continue the newest session run in this directory (no HANDLE).")
     ] = False,
     file: FileOpt = None,
-    provider: ProviderOpt = None,
-    model: ModelOpt = None,
-    effort: EffortOpt = None,
-    tools: ToolsOpt = None,
-    system_prompt: SystemOpt = None,
-    data_dir: DataDirOpt = None,
-    max_wait: MaxWaitOpt = None,
-    no_wait: NoWaitOpt = False,
-    timeout: TimeoutOpt = None,
-    idle_timeout: IdleOpt = None,
-    first_output_timeout: FirstOutputOpt = None,
-    save: SaveOpt = None,
-    json_out: JsonOpt = False,
-    jsonl: JsonlOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    **options: Any,
 ) -> None:
     """Continue a conversation. Without a prompt, re-sends the message a usage limit left unanswered."""
     if last:
@@ -167,17 +177,12 @@ def resume_cmd(
             _usage_exit(UsageProblem("--last takes no HANDLE", "pass only the prompt, or drop --last"))
         prompt, handle = handle, None  # the one positional argument is the prompt
         try:
-            handle = newest_session_here(data_dir or default_data_dir(), Path.cwd())
+            handle = newest_session_here(options.get("data_dir") or default_data_dir(), Path.cwd())
         except UsageProblem as exc:
             _usage_exit(exc)
     elif handle is None:
         _usage_exit(UsageProblem("no HANDLE given", "pass a resume handle or a session id, or --last"))
-    args = RunArgs(
-        provider=provider, model=model, effort=effort, tools=tools, system_prompt=system_prompt,
-        data_dir=data_dir, max_wait=max_wait, no_wait=no_wait, timeout=timeout, idle_timeout=idle_timeout,
-        first_output_timeout=first_output_timeout,
-        save=save, json=json_out, jsonl=jsonl, quiet=quiet, debug=debug,
-    )  # fmt: skip
+    args = _run_args(None, options)
     raise typer.Exit(execute(args, PromptSource(prompt, file), handle, CliContext.of(ctx)))
 
 
