@@ -123,6 +123,8 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
         )
     if isinstance(exc, ConfigurationError | SessionStateError):
         return Failure(ExitCode.USAGE, str(exc), "see `caw run --help`")
+    if isinstance(exc, StorageError) and exc.errno is None and exc.operation == "read":  # a damaged file
+        return Failure(ExitCode.USAGE, str(exc), "move the file aside (or pass a resume handle instead of the id)")
     if isinstance(exc, StorageError):  # raised before the turn: after it, the session warns and goes on
         return Failure(
             ExitCode.USAGE, str(exc), "point --data-dir / CAW_DATA_DIR / --save at a writable place, or free disk space"

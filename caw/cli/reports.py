@@ -226,6 +226,8 @@ def render_sessions(console: Console, infos: Iterable[Any]) -> None:
             (json.dumps(clip(info.first_prompt, 60), ensure_ascii=False), "italic"),
         )
         console.print(head, soft_wrap=True)
+        if getattr(info, "damaged", None):
+            console.print(Text(f"  damaged: {info.damaged}", style="yellow"), soft_wrap=True)
         if info.resume_handle:
             console.print(Text(f"  caw resume {info.resume_handle}", style="dim"), soft_wrap=True)
         else:
@@ -243,6 +245,7 @@ def session_json(info: Any) -> dict[str, Any]:
         "turns": info.turns,
         "resume_handle": info.resume_handle,
         "path": str(info.path),
+        "damaged": getattr(info, "damaged", None),
     }
 
 

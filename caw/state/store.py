@@ -3,7 +3,9 @@
 * ``trajectory.json`` is replaced atomically (temp file in the same directory, fsync, rename), so a crash
   mid-write leaves the previous version, never a torn file;
 * ``turns.jsonl`` is append-only, one turn per line, flushed and fsynced per turn; a torn last line (power
-  loss mid-append) is skipped on read.
+  loss mid-append) is skipped on read, and ended with a newline before the next append so that turn is kept;
+* a damaged ``trajectory.json`` (not UTF-8, not JSON, the wrong schema) is rebuilt from ``turns.jsonl`` when
+  that holds turns, else it is a ``StorageError`` naming the file; ``list`` shows such sessions as damaged.
 
 Every OSError of these files becomes a ``caw.errors.StorageError`` here, where it happens, naming the path
 and the operation (a missing file being read stays a ``FileNotFoundError``: absence is not a failure).
@@ -17,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +119,10 @@ def _atomic_write(path: Path, text: str, mode: int | None) -> None:
 def append_line(path: Path, line: str) -> None:
     """Append one line, flushed and fsynced; StorageError when it cannot be written."""
     make_dirs(path.parent)
-    with storage_errors("append to", path), open(path, "a", encoding="utf-8") as f:
-        f.write(line.rstrip("\n") + "\n")
+    with storage_errors("append to", path), open(path, "a+b") as f:
+        # a torn last line (a crash mid-append) would swallow this one: end it first; read_jsonl skips it
+        torn = f.seek(0, os.SEEK_END) > 0 and f.seek(-1, os.SEEK_END) >= 0 and f.read(1) != b"\n"
+        f.write((("\n" if torn else "") + line.rstrip("\n") + "\n").encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 
@@ -147,14 +151,40 @@ def save_trajectory_file(traj: Trajectory, path: Path) -> None:
 
 
 def load_trajectory_file(path: Path) -> Trajectory:
-    """The trajectory saved at ``path``: FileNotFoundError when there is none, StorageError when unreadable."""
+    """The trajectory saved at ``path``: FileNotFoundError when there is none, StorageError when unreadable.
+
+    A damaged file (not UTF-8, not JSON, not a trajectory) is a StorageError too, naming the file and the damage.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            return Trajectory.from_dict(json.load(f))
+        with open(path, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise StorageError.from_os_error(exc, "read", path) from exc
+    return parse_trajectory(raw, path)
+
+
+def parse_trajectory(raw: bytes, path: Path) -> Trajectory:
+    """The trajectory in the bytes of ``path``; a StorageError (``damaged``) saying what is wrong if not."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise damaged(path, f"not valid UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise damaged(path, f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise damaged(path, "not a caw trajectory (not a JSON object)")
+    try:
+        return Trajectory.from_dict(data)
+    except ValueError as exc:  # pydantic's ValidationError: name the first bad field only
+        lines = str(exc).splitlines()
+        raise damaged(path, f"not a caw trajectory ({' '.join(lines[1:2]).strip() or lines[0]})") from None
+
+
+def damaged(path: Path, why: str) -> StorageError:
+    """The StorageError for a file caw can open but not use (errno None: nothing failed but the content)."""
+    return StorageError(path, "read", strerror=f"the file is damaged: {why}")
 
 
 @dataclass(frozen=True)
@@ -168,6 +198,8 @@ class SessionInfo:
     resume_handle: str | None
     path: Path
     turns: int
+    #: None for a sound session; else what is wrong (the turns shown are the ones ``turns.jsonl`` still holds)
+    damaged: str | None = None
 
 
 class SessionStore:
@@ -200,27 +232,56 @@ class SessionStore:
             return False
 
     def load(self, session_id: str) -> Trajectory:
-        """The saved trajectory; if it is missing but turns were appended, rebuilt from the turns."""
+        """The saved trajectory; if it is missing or damaged but turns were appended, rebuilt from the turns.
+
+        A damaged trajectory with no turns to rebuild it from is a StorageError naming the file.
+        """
         d = self.session_dir(session_id)
         try:
             return load_trajectory_file(d / TRAJECTORY_FILE)
-        except (FileNotFoundError, json.JSONDecodeError):
-            records = read_jsonl(d / TURNS_FILE)
-            if not records and not d.exists():
+        except FileNotFoundError:
+            rebuilt = self.rebuild(session_id)
+            if rebuilt is None and not d.exists():
                 raise FileNotFoundError(f"no session {session_id!r} in {self.root}") from None
-            return Trajectory(session_id=session_id, turns=[Turn.model_validate(r) for r in records])
+            return rebuilt or Trajectory(session_id=session_id)
+        except StorageError as exc:
+            rebuilt = self.rebuild(session_id) if exc.errno is None else None
+            if rebuilt is None:
+                raise
+            return rebuilt
+
+    def rebuild(self, session_id: str) -> Trajectory | None:
+        """The trajectory as far as ``turns.jsonl`` tells it (no resume handle), or None when it has no turn."""
+        turns: list[Turn] = []
+        for record in read_jsonl(self.session_dir(session_id) / TURNS_FILE):
+            try:
+                turns.append(Turn.model_validate(record))
+            except ValueError:  # one damaged record costs that turn only
+                continue
+        if not turns:
+            return None
+        return Trajectory(session_id=session_id, agent=turns[-1].provider, created_at=turns[0].started_at, turns=turns)
 
     def list(self) -> list[SessionInfo]:
+        """Every session dir with a trajectory or turns; a damaged one is listed with ``damaged`` saying why."""
         base = self.root / "sessions"
         infos: list[SessionInfo] = []
         if not base.is_dir():
             return infos
         for d in base.iterdir():
-            path = d / TRAJECTORY_FILE
+            damage: str | None = None
             try:
-                traj = load_trajectory_file(path)
-            except (OSError, ValueError):
-                continue
+                traj: Trajectory | None = load_trajectory_file(d / TRAJECTORY_FILE)
+            except FileNotFoundError:
+                if not (d / TURNS_FILE).is_file():
+                    continue
+                damage = f"{d / TRAJECTORY_FILE} is missing"
+                traj = None
+            except StorageError as exc:
+                damage = str(exc)
+                traj = None
+            if traj is None:
+                traj = self.rebuild(d.name) or Trajectory(session_id=d.name, created_at=_mtime(d))
             first = traj.turns[0].input if traj.turns else (traj.pending_message or "")
             infos.append(
                 SessionInfo(
@@ -231,10 +292,18 @@ class SessionStore:
                     resume_handle=traj.resume_handle,
                     path=d,
                     turns=len(traj.turns),
+                    damaged=damage,
                 )
             )
         infos.sort(key=lambda i: i.created_at, reverse=True)
         return infos
+
+
+def _mtime(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    except OSError:
+        return datetime.fromtimestamp(0, tz=timezone.utc)
 
 
 def list_sessions(data_dir: str | Path) -> list[SessionInfo]:
