@@ -10,10 +10,10 @@ The ``TYPE_CHECKING`` imports below give mypy and IDEs every name.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import caw.providers  # noqa: F401  registers the built-ins' limit markers (data only), for detect_limit's guess
+from caw.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from caw.agent import Agent, AgentSpec
@@ -158,14 +158,4 @@ _HOMES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # resolved once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

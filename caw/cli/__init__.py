@@ -14,10 +14,10 @@ May import every layer below it, ``caw.agent`` included.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from caw.cli.entry import main
+from caw.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from caw.cli.app import app
@@ -38,14 +38,4 @@ _HOMES = {
 __all__ = ["CliContext", "ExitCode", "Failure", "app", "failure_for", "main", "parse_tools"]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # resolved once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

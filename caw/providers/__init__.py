@@ -14,9 +14,9 @@ classes load on the registry's first question, and the names below on first use 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from caw.lazy import lazy_exports
 from caw.providers.markers import register_builtin_markers
 from caw.providers.registry import available_names, canonical_name, get_provider, register
 
@@ -40,14 +40,4 @@ __all__ = [
 _LAZY = {name: "caw.providers.base" for name in ("Invocation", "Provider", "RunConfig", "TurnParser", "TurnRequest")}
 
 
-def __getattr__(name: str) -> Any:
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # resolved once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -21,6 +21,7 @@ RANKS: dict[str, int] = {
     "caw.events": 0,
     "caw.text": 0,
     "caw.version": 0,
+    "caw.lazy": 0,
     "caw.limits": 1,
     "caw.state": 2,
     "caw.policy": 3,
