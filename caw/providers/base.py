@@ -17,9 +17,11 @@ are shared by the built-ins and free for a fourth provider to use.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -255,11 +257,65 @@ class Provider(ABC):
         """What to tell someone whose CLI could not authenticate."""
         return login_hint_for(self.name, self.login_command)
 
+    def first_start_lock(self, env: Mapping[str, str]) -> FirstStartLock | None:
+        """A lock caw holds from spawning the CLI until its first output line, or None (the default).
+
+        For a CLI whose first start in a fresh home cannot run concurrently (opencode migrates its SQLite
+        database then, issue 17): the session layer acquires it before the spawn and releases it once the
+        CLI has printed something, so only first starts wait.
+        """
+        return None
+
     def config_home(self, env: Mapping[str, str]) -> str | None:
         """The non-default config home the CLI will use, or None for its default."""
         if self.config_home_var is None:
             return None
         return env.get(self.config_home_var) or None
+
+
+class FirstStartLock:
+    """An exclusive ``flock`` on ``lock_path``, needed until ``done_marker`` exists.
+
+    ``acquire`` waits for the lock (up to ``timeout_s``, then goes ahead unlocked) and lets go at once
+    when another holder has meanwhile written the marker. ``release(started=True)`` writes the marker:
+    the CLI printed output, so its first start is over.
+    """
+
+    def __init__(self, lock_path: Path, done_marker: Path, *, timeout_s: float = 120.0) -> None:
+        self.lock_path, self.done_marker, self.timeout_s = lock_path, done_marker, timeout_s
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return  # an unwritable home: run unlocked, as before
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return
+                time.sleep(0.05)
+        self._fd = fd
+        if self.done_marker.exists():
+            self.release(started=False)
+
+    def release(self, *, started: bool) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            if started:
+                self.done_marker.touch()
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # closing the descriptor drops the flock
 
 
 def install_hint_for(name: str, install_command: str | None = None) -> str:

@@ -58,6 +58,7 @@ from caw.events import (
 )
 from caw.models import MCPServer, ModelTier, ToolGroup, UsageStats
 from caw.providers.base import (
+    FirstStartLock,
     InteractiveCommand,
     Invocation,
     Provider,
@@ -88,6 +89,15 @@ CONFIG_CONTENT_VAR = "OPENCODE_CONFIG_CONTENT"
 PERMISSION_VAR = "OPENCODE_PERMISSION"
 
 _NOT_FOUND = re.compile(r"Session not found", re.IGNORECASE)
+MIGRATION_RACE_MESSAGE = (
+    "opencode's first start raced another run on the same data home (its database migration failed:"
+    " database is locked); run it again, or let one run finish its first start before starting others"
+)
+#: next to opencode.db: the lock a first start holds, and the marker that says first starts are over
+FIRST_START_LOCK = ".caw-first-start.lock"
+FIRST_START_MARKER = ".caw-first-start.done"
+# issue 17: what a first start that lost the race in opencode's migration prints (1.18.33)
+_MIGRATION_RACE = re.compile(r"database is locked|Failed query:\s*CREATE (TABLE|INDEX)", re.IGNORECASE)
 _AUTO_REJECT = re.compile(r"permission requested: .*auto-rejecting", re.IGNORECASE)
 _UNKNOWN_AGENT = re.compile(r"agent \".*\" not found", re.IGNORECASE)
 _CONNECT = re.compile(r"cannot connect|unable to connect|econnrefused|fetch failed", re.IGNORECASE)
@@ -171,6 +181,15 @@ class OpencodeProvider(Provider):
                 cmd.paste, cmd.ready = prompt, b"Ask anything"
         return cmd
 
+    def first_start_lock(self, env: Mapping[str, str]) -> FirstStartLock | None:
+        # issue 17: concurrent first starts in a fresh data home race in opencode's SQLite migration
+        # ("Failed query: CREATE TABLE ..." / "database is locked"); the first one runs alone
+        data = _data_home(env) / "opencode"
+        marker = data / FIRST_START_MARKER
+        if marker.exists():
+            return None
+        return FirstStartLock(data / FIRST_START_LOCK, marker)
+
     def credential_signal(self, env: Mapping[str, str]) -> str | None:
         content = env.get(CONFIG_CONTENT_VAR, "")
         if content.strip():
@@ -181,13 +200,16 @@ class OpencodeProvider(Provider):
             # a configured provider block is how scripted setups give opencode a model and a key
             if isinstance(config, dict) and config.get("provider"):
                 return f"config provider in {CONFIG_CONTENT_VAR}"
-        data_home = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else user_home(env) / ".local" / "share"
-        return file_signal(env, data_home / "opencode" / "auth.json") or env_signal(
+        return file_signal(env, _data_home(env) / "opencode" / "auth.json") or env_signal(
             env, ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY")
         )
 
 
 # ---- building --------------------------------------------------------------------------------------
+
+
+def _data_home(env: Mapping[str, str]) -> Path:
+    return Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else user_home(env) / ".local" / "share"
 
 
 def check_model(model: str) -> str:
@@ -646,6 +668,9 @@ class OpencodeParser(TurnParser):
             self.closed = True
             message = last_meaningful_line(stderr).removeprefix("Error: ").strip() or "Session not found"
             return [*events, ErrorEvent(provider=self.provider, kind="not_found", message=message)]
+        if exit_code != 0 and not self.saw_output and _MIGRATION_RACE.search(stderr):
+            self.closed = True
+            return [*events, ErrorEvent(provider=self.provider, kind="unknown", message=MIGRATION_RACE_MESSAGE)]
         # no terminal event exists: exit 0 without an error event is a finished turn (base class)
         return [*events, *super().finish(exit_code, stderr)]
 

@@ -294,8 +294,12 @@ def run_turn(
     # issue 12: opencode takes its project directory from $PWD, so the child's PWD must name its cwd
     env = {**base_env, **config.env, **inv.env, "PWD": os.path.abspath(cwd)}
     process = AgentProcess(ProcessSpec(inv.argv, env, cwd, inv.stdin), clock=clock)
+    # held from the spawn to the CLI's first line, only while the provider says a first start is due
+    start_lock = provider.first_start_lock(env)
     started = clock()
     try:
+        if start_lock is not None:
+            start_lock.acquire()
         try:
             process.start()
         except SpawnError as exc:
@@ -309,6 +313,9 @@ def run_turn(
         progress = TurnProgress(options, process.started_at if process.started_at is not None else started)
         try:
             for line in process.lines(options.watchdogs(), progress.deadline):
+                if start_lock is not None:
+                    start_lock.release(started=True)
+                    start_lock = None
                 for parsed in _parse_line(parser, asm, line):
                     for ev in asm.feed(parsed):
                         progress.see(ev, clock())
@@ -350,6 +357,8 @@ def run_turn(
         turn.status = "cancelled"
         raise
     finally:
+        if start_lock is not None:
+            start_lock.release(started=False)
         asm.flush()
         control.attach(None)
         process.stop(options.stop_grace_s)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from caw.errors import ConfigurationError, ContextOverflowError, ConversationNotFound, UsageLimitError
+from caw.errors import ConfigurationError, ContextOverflowError, ConversationNotFound, TurnFailed, UsageLimitError
 from caw.events import (
     ErrorEvent,
     Event,
@@ -36,6 +36,9 @@ from caw.models import MCPServer, TextBlock, ThinkingBlock, ToolGroup, Turn
 from caw.providers import get_provider
 from caw.providers.base import RunConfig, TurnRequest
 from caw.providers.opencode import (
+    FIRST_START_LOCK,
+    FIRST_START_MARKER,
+    MIGRATION_RACE_MESSAGE,
     OpencodeParser,
     OpencodeProvider,
     instructions_file,
@@ -315,6 +318,42 @@ def test_other_cli_failures_are_cli_errors() -> None:
     events, _ = replay(OpencodeParser(), [], exit_code=1, stderr=stderr)
     err = fatal(events)
     assert err is not None and err.kind == "cli" and err.message == "Error: You must provide a message or a command"
+
+
+#: stderr of a first start that lost the race in opencode 1.18.33's SQLite migration (twelve concurrent
+#: first runs in one fresh data home, issue 17); the CLI exits 1 with nothing on stdout
+MIGRATION_RACE_STDERR = (
+    "\x1b[91m\x1b[1mError: \x1b[0mUnexpected error\n\nFailed query: \n        CREATE TABLE `workspace` (\n"
+    "          `id` text PRIMARY KEY,\n          `type` text NOT NULL,\n          `name` text DEFAULT '' NOT NULL,\n"
+    "          `branch` text,\n          `directory` text,\n          `extra` text,\n"
+    "          `project_id` text NOT NULL,\n          `time_used` integer NOT NULL,\n"
+    "          CONSTRAINT `fk_workspace_project_id_project_id_fk` FOREIGN KEY (`project_id`) REFERENCES"
+    " `project`(`id`) ON DELETE CASCADE\n        );\n      \nparams: \n"
+)
+
+
+@pytest.mark.parametrize("stderr", [MIGRATION_RACE_STDERR, "Error: SQLiteError: database is locked\n"])
+def test_first_start_migration_race_is_a_turn_failure_not_a_crash(stderr: str) -> None:
+    """Not ProviderCrashed (which a fresh CLI run reports as "no provider available", exit 3): it says what raced."""
+    events, turn = replay(OpencodeParser(), [], exit_code=1, stderr=stderr)
+    err = fatal(events)
+    assert err is not None and err.message == MIGRATION_RACE_MESSAGE
+    mapped = error_from_event(err, None, turn, 1, stderr)
+    assert type(mapped) is TurnFailed and "first start raced another run" in str(mapped)
+
+
+def test_first_start_lock_is_taken_until_a_first_start_finished(tmp_path: Path) -> None:
+    provider = get_provider("opencode")
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    lock = provider.first_start_lock(env)
+    assert lock is not None and lock.lock_path == tmp_path / "data" / "opencode" / FIRST_START_LOCK
+    lock.acquire()
+    lock.release(started=False)  # the CLI printed nothing: the next run still takes the lock
+    assert provider.first_start_lock(env) is not None
+    lock.acquire()
+    lock.release(started=True)
+    assert (tmp_path / "data" / "opencode" / FIRST_START_MARKER).exists()
+    assert provider.first_start_lock(env) is None
 
 
 def test_broken_stream_retry_leaves_no_trace() -> None:
