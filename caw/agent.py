@@ -30,6 +30,7 @@ from caw.providers import canonical_name, get_provider
 from caw.providers.base import RunConfig
 from caw.providers.health import PROBE_PROMPT, PROBE_TIMEOUT, LiveStatus, ProviderHealth, check_health
 from caw.providers.order import global_models, resolve_order
+from caw.redact import Redactor
 from caw.session import Logger, Session, SessionSetup
 from caw.session.candidate import Candidate
 from caw.session.turn import (
@@ -85,7 +86,10 @@ class Agent:
     e.g. a scripted one that drives sessions, fallback and the CLI in tests with no process),
     ``clock`` and ``sleeper`` (the wait policy's aware-UTC ``now()`` and ``sleep(seconds, cancel)``, for tests),
     ``can_use_tool`` (``fn(tool_name, arguments) -> True | False | "why not"``: asked before each tool use the
-    CLI's own rules would prompt for; claude only, see docs/python-api.md "Permissions").
+    CLI's own rules would prompt for; claude only, see docs/python-api.md "Permissions"),
+    ``redact`` (default True, ``CAW_REDACT=0`` turns it off: mask the providers' credential values and known
+    key patterns in everything caw writes or prints; docs/reliability.md) and ``secrets`` (more to mask:
+    environment variable names, whose values are masked, or the secret values themselves).
     """
 
     def __init__(
@@ -133,7 +137,7 @@ class Agent:
             "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
             "first_output_timeout", "transient_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper",
             "model_for_all",
-            "wait_output", "wait_display", "runner", "can_use_tool",
+            "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets",
         }
     )  # fmt: skip
 
@@ -389,6 +393,25 @@ class Agent:
             )
         return guard
 
+    def redactor(self) -> Redactor:
+        """What masks secrets in this Agent's files and output: the credential variables of its providers
+        (a provider class's ``secret_env_vars``), ``secrets=`` and ``$CAW_SECRETS`` (comma-separated names), read from
+        ``env=`` over ``os.environ``; key patterns too. Disabled by ``redact=False`` or ``CAW_REDACT=0``.
+
+        >>> Agent(provider="claude", secrets=["my-long-secret"]).redactor()("it is my-long-secret")  # doctest: +SKIP
+        'it is [REDACTED]'
+        """
+        o = self._options
+        enabled = bool(o["redact"]) if "redact" in o else os.environ.get("CAW_REDACT", "1").strip() not in ("0", "off")
+        env = {**os.environ, **dict(o.get("env") or {})}
+        # a provider's ``secret_env_vars`` (a plugin's class may not declare any)
+        names: list[str] = [var for name in self._order for var in getattr(get_provider(name), "secret_env_vars", ())]
+        names += [n.strip() for n in os.environ.get("CAW_SECRETS", "").split(",") if n.strip()]
+        values: list[str] = []
+        for item in o.get("secrets") or ():
+            (names if item in env else values).append(item)
+        return Redactor.from_env(names, env, values=values, enabled=enabled)
+
     def _store(self) -> SessionStore | None:
         return SessionStore(self.data_dir) if self.data_dir is not None else None
 
@@ -440,6 +463,7 @@ class Agent:
             on_missing=o.get("on_missing", "raise"),
             runner=o.get("runner") or run_turn,
             permission_callback=self._permission_callback(),
+            redact=self.redactor(),
         )
         # a bad data_dir or traj_path fails here, as a StorageError, not after a paid turn (issue 12)
         if setup.store is not None:

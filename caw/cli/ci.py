@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,11 +36,14 @@ _EXIT_MEANING = {
 }
 
 
-def report(outcome: Outcome, env: Mapping[str, str]) -> None:
-    """Write the step summary and outputs when running under GitHub Actions (no-op elsewhere)."""
+def report(outcome: Outcome, env: Mapping[str, str], redact: Callable[[str], str] = str) -> None:
+    """Write the step summary and outputs when running under GitHub Actions (no-op elsewhere).
+
+    ``redact`` masks secrets in both (the session's ``Session.redact``).
+    """
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary:
-        _append(summary, step_summary(outcome))
+        _append(summary, redact(step_summary(outcome)))
     outputs = env.get("GITHUB_OUTPUT")
     if outputs:
         provider = (outcome.trajectory.agent if outcome.trajectory else "") or outcome.provider
@@ -50,7 +53,7 @@ def report(outcome: Outcome, env: Mapping[str, str]) -> None:
             "session_id": outcome.trajectory.session_id if outcome.trajectory else "",
             "exit_code": str(outcome.exit_code),
         }
-        _append(outputs, format_outputs(values))
+        _append(outputs, redact(format_outputs(values)))
 
 
 def format_outputs(values: Mapping[str, str]) -> str:

@@ -8,11 +8,11 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from caw.agent import Agent
 from caw.cli.args import PromptSource, RunArgs, parse_tools
@@ -27,6 +27,7 @@ from caw.errors import (
 )
 from caw.events import Event, LimitWaitEvent
 from caw.models import ToolGroup, Turn
+from caw.redact import NO_REDACTION, Redactor
 
 if TYPE_CHECKING:
     import typer
@@ -196,6 +197,25 @@ def _debug_dump(exc: BaseException) -> None:
 _UNANSWERED = (UsageLimitError, CawTimeoutError, TurnCancelled, KeyboardInterrupt)
 
 
+class RedactingStream:
+    """A text stream that masks secrets in every write (issue 17.4): the view prints through it.
+
+    ``redact`` starts as the key patterns alone (no session yet) and becomes the session's own once it opens.
+    A secret split across two writes (model text streamed in pieces) is not seen; whole blocks are.
+    """
+
+    def __init__(self, stream: IO[str], redact: Callable[[str], str]) -> None:
+        self.stream = stream
+        self.redact = redact
+
+    def write(self, text: str) -> int:
+        self.stream.write(self.redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, flush, encoding: the wrapped stream's
+        return getattr(self.stream, name)
+
+
 def make_view(mode: Mode, out: IO[str], err: IO[str], *, debug: bool = False) -> View:
     """The view for an output mode (``live`` draws on ``out``, which must be a terminal)."""
     if mode == "live":
@@ -217,7 +237,9 @@ def execute(args: RunArgs, prompt: PromptSource, handle: str | None, context: Cl
 def _execute(
     args: RunArgs, prompt: PromptSource, handle: str | None, context: CliContext | None, interrupts: _Interrupts
 ) -> int:
-    view = make_view(args.mode(), sys.stdout, sys.stderr, debug=args.debug)
+    off = os.environ.get("CAW_REDACT", "1").strip() in ("0", "off")
+    out, err = (RedactingStream(s, NO_REDACTION if off else Redactor()) for s in (sys.stdout, sys.stderr))
+    view = make_view(args.mode(), cast("IO[str]", out), cast("IO[str]", err), debug=args.debug)
     session: Session | None = None
     turn: Turn | None = None
     unanswered: str | None = None  # the user's message, as it should be continued later
@@ -230,6 +252,7 @@ def _execute(
             raise UsageProblem("the prompt is empty", "nothing to send")
         agent, session = _open_session(args, view, handle, context or CliContext())
         interrupts.session = session
+        out.redact = err.redact = session.redact
         unanswered = text if text is not None else session.trajectory.pending_message
         if text is None:
             text = _pending_prompt(session)
@@ -252,8 +275,8 @@ def _execute(
         if args.debug:
             _debug_dump(exc)
         turn = turn or getattr(exc, "turn", None)
-        return _finish(args, view, session, turn, exc, fresh=handle is None, waited_ms=waits.ms)
-    return _finish(args, view, session, turn, None, fresh=handle is None, waited_ms=waits.ms)
+        return _finish(args, view, session, turn, exc, fresh=handle is None, waited_ms=waits.ms, err=err)
+    return _finish(args, view, session, turn, None, fresh=handle is None, waited_ms=waits.ms, err=err)
 
 
 def _finish(
@@ -265,8 +288,10 @@ def _finish(
     *,
     fresh: bool,
     waited_ms: int = 0,
+    err: RedactingStream | None = None,
 ) -> int:
     """End the session, show the outcome, write the CI files; the exit code."""
+    stderr = err or RedactingStream(sys.stderr, session.redact if session is not None else Redactor())
     traj = session.end() if session is not None else None
     resume_handle = _resume_handle(session, error)
     failure = failure_for(error, handle=resume_handle, fresh=fresh) if error is not None else None
@@ -284,15 +309,15 @@ def _finish(
     view.finish(outcome)
     refused = refusal_warning(turn or getattr(error, "turn", None), _granted(args))
     if refused:
-        sys.stderr.write(f"caw: warning: {refused}\n")
+        stderr.write(f"caw: warning: {refused}\n")
     if failure is not None:
-        sys.stderr.write(f"caw: error: {failure.line}\n")
+        stderr.write(f"caw: error: {failure.line}\n")
     elif resume_handle and args.mode() != "quiet":
-        sys.stderr.write(f"caw: resume with: caw resume {resume_handle}\n")
-    sys.stderr.flush()
+        stderr.write(f"caw: resume with: caw resume {resume_handle}\n")
+    stderr.flush()
     from caw.cli import ci
 
-    ci.report(outcome, os.environ)
+    ci.report(outcome, os.environ, stderr.redact)
     REPORTED.append(outcome.exit_code)
     return outcome.exit_code
 

@@ -160,6 +160,8 @@ class ClaudeProvider(Provider):
     supports_permission_callback = True
     install_command = "npm install -g @anthropic-ai/claude-code"
     login_command = "run `claude /login` or set ANTHROPIC_API_KEY"
+    #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
+    secret_env_vars: ClassVar[tuple[str, ...]] = _CREDENTIAL_VARS[:3]  # the two switches hold no secret
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         inv = Invocation(argv=[*self.executable(binary), "-p", "--output-format", "stream-json", "--verbose"])

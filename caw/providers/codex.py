@@ -105,6 +105,10 @@ class CodexTurnContext:
     tz: tzinfo | None = None
 
 
+#: where codex reads an API key from the environment
+_KEY_VARS = ("CODEX_API_KEY", "OPENAI_API_KEY")
+
+
 class CodexProvider(Provider):
     name = "codex"
     binary_name = "codex"
@@ -115,6 +119,8 @@ class CodexProvider(Provider):
     limit_markers: ClassVar[tuple[str, ...]] = CODEX_MARKERS
     install_command = "npm install -g @openai/codex"
     login_command = "run `codex login` or set OPENAI_API_KEY"
+    #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
+    secret_env_vars: ClassVar[tuple[str, ...]] = _KEY_VARS
 
     def executable(self, binary: str) -> list[str]:
         """Run the native binary when ``binary`` is the npm shim (node 20 keeps the shim alive as a parent)."""
@@ -168,7 +174,7 @@ class CodexProvider(Provider):
     def credential_signal(self, env: Mapping[str, str]) -> str | None:
         codex_home = Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else user_home(env) / ".codex"
         return (
-            env_signal(env, ("CODEX_API_KEY", "OPENAI_API_KEY"))
+            env_signal(env, _KEY_VARS)
             or _config_key_signal(env, codex_home / "config.toml")
             or file_signal(env, codex_home / "auth.json")
         )
@@ -201,6 +207,9 @@ def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
     extra = list(config.extra_args)
     # telemetry only; the agent behaves the same (plugins stay on: users may rely on them)
     argv = ["-c", "analytics.enabled=false"]
+    if not any(a.startswith("shell_environment_policy") for a in extra):
+        # issue 17.4: codex hands its own environment, API key included, to the commands it runs
+        argv += ["-c", f"shell_environment_policy.exclude=[{', '.join(toml_string(v) for v in _KEY_VARS)}]"]
     if not _has_option(extra, _SANDBOX_OPTIONS):
         argv += ["-s", sandbox_mode(config.tools)]
     argv += tool_flags(config.tools)

@@ -36,6 +36,7 @@ from caw.models import Attempt, MCPServer, Trajectory, Turn, TurnError, utcnow
 from caw.policy.autowait import LimitWaiter, wait_and_retry
 from caw.policy.fallback import first_answer
 from caw.providers.base import RunConfig, TurnRequest
+from caw.redact import NO_REDACTION
 from caw.session.candidate import Candidate
 from caw.session.runner import TurnRunner
 from caw.session.turn import TurnControl, TurnOptions, run_turn
@@ -321,6 +322,8 @@ class SessionSetup:
     runner: TurnRunner = run_turn
     #: ``Agent(can_use_tool=...)``: asked before each tool use the CLI would prompt for (claude)
     permission_callback: PermissionCallback | None = None
+    #: masks secrets in what the session writes (trajectory, turns, --save) and logs; the Turn keeps them
+    redact: Callable[[str], str] = NO_REDACTION
 
 
 class Session:
@@ -468,6 +471,10 @@ class Session:
             raise SessionStateError("no resume handle yet: the conversation starts with the first turn")
         return self._make_handle()
 
+    def redact(self, text: str) -> str:
+        """``text`` with this session's secrets masked, as caw writes it (``Agent(redact=False)``: unchanged)."""
+        return self._setup.redact(text)
+
     @property
     def session_dir(self) -> Path | None:
         """Where the session is saved (``<data_dir>/sessions/<session_id>``), or None without a ``data_dir``."""
@@ -477,7 +484,7 @@ class Session:
     def save_trajectory(self, path: str | Path) -> Path:
         """Write the trajectory as JSON (atomically) to ``path``."""
         target = Path(path)
-        save_trajectory_file(self.trajectory, target)
+        save_trajectory_file(self.trajectory, target, redact=self._setup.redact)
         return target
 
     @classmethod
@@ -707,7 +714,7 @@ class Session:
             store = self._setup.store
             if store is not None:
                 try:
-                    store.append_turn(self.trajectory.session_id, turn)
+                    store.append_turn(self.trajectory.session_id, turn, redact=self._setup.redact)
                 except StorageError as exc:  # the turn's real outcome matters more than its copy on disk
                     self._storage_failed("data_dir", exc)
         self._persist()
@@ -727,12 +734,12 @@ class Session:
         store = self._setup.store
         if store is not None:
             try:
-                store.save(self.trajectory)
+                store.save(self.trajectory, redact=self._setup.redact)
             except StorageError as exc:
                 self._storage_failed("data_dir", exc)
         if self._setup.traj_path is not None:
             try:
-                save_trajectory_file(self.trajectory, self._setup.traj_path)
+                save_trajectory_file(self.trajectory, self._setup.traj_path, redact=self._setup.redact)
             except StorageError as exc:
                 self._storage_failed("traj_path", exc)
 
@@ -778,7 +785,7 @@ class Session:
         fn = getattr(logger, level, None) or getattr(logger, "warning", None)
         if fn is not None:
             try:
-                fn(msg)
+                fn(self._setup.redact(msg))
             except Exception:  # a broken logger must not break the turn
                 pass
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -146,8 +146,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def save_trajectory_file(traj: Trajectory, path: Path) -> None:
-    atomic_write_text(Path(path), json.dumps(traj.to_dict(), ensure_ascii=False, indent=1))
+def save_trajectory_file(traj: Trajectory, path: Path, *, redact: Callable[[str], str] | None = None) -> None:
+    text = json.dumps(traj.to_dict(), ensure_ascii=False, indent=1)
+    atomic_write_text(Path(path), redact(text) if redact else text)
 
 
 def load_trajectory_file(path: Path) -> Trajectory:
@@ -217,13 +218,14 @@ class SessionStore:
         """StorageError unless sessions can be written here (before a turn, not after it)."""
         check_writable(self.root / "sessions")
 
-    def save(self, traj: Trajectory) -> Path:
+    def save(self, traj: Trajectory, *, redact: Callable[[str], str] | None = None) -> Path:
         path = self.session_dir(traj.session_id) / TRAJECTORY_FILE
-        save_trajectory_file(traj, path)
+        save_trajectory_file(traj, path, redact=redact)
         return path
 
-    def append_turn(self, session_id: str, turn: Turn) -> None:
-        append_line(self.session_dir(session_id) / TURNS_FILE, turn.model_dump_json())
+    def append_turn(self, session_id: str, turn: Turn, *, redact: Callable[[str], str] | None = None) -> None:
+        line = turn.model_dump_json()
+        append_line(self.session_dir(session_id) / TURNS_FILE, redact(line) if redact else line)
 
     def exists(self, session_id: str) -> bool:
         try:

@@ -20,6 +20,7 @@ RANKS: dict[str, int] = {
     "caw.models": 0,
     "caw.events": 0,
     "caw.text": 0,
+    "caw.redact": 0,
     "caw.version": 0,
     "caw.lazy": 0,
     "caw.limits": 1,
