@@ -22,6 +22,7 @@ from caw.errors import (
     InvalidResumeHandle,
     ProviderNotInstalled,
     SessionNotFound,
+    UnknownProviderError,
     UsageLimitError,
 )
 from caw.models import REASONING_EFFORTS, MCPServer, ModelTier, ToolGroup, Trajectory
@@ -395,7 +396,7 @@ class Agent:
 
     def redactor(self) -> Redactor:
         """What masks secrets in this Agent's files and output: the credential variables of its providers
-        (a provider class's ``secret_env_vars``), ``secrets=`` and ``$CAW_SECRETS`` (comma-separated names), read from
+        (``Provider.secret_env_vars``), ``secrets=`` and ``$CAW_SECRETS`` (comma-separated names), read from
         ``env=`` over ``os.environ``; key patterns too. Disabled by ``redact=False`` or ``CAW_REDACT=0``.
 
         >>> Agent(provider="claude", secrets=["my-long-secret"]).redactor()("it is my-long-secret")  # doctest: +SKIP
@@ -404,8 +405,12 @@ class Agent:
         o = self._options
         enabled = bool(o["redact"]) if "redact" in o else os.environ.get("CAW_REDACT", "1").strip() not in ("0", "off")
         env = {**os.environ, **dict(o.get("env") or {})}
-        # a provider's ``secret_env_vars`` (a plugin's class may not declare any)
-        names: list[str] = [var for name in self._order for var in getattr(get_provider(name), "secret_env_vars", ())]
+        names: list[str] = []
+        for name in self._order:
+            try:
+                names += get_provider(name).secret_env_vars
+            except UnknownProviderError:  # a name in the order that is not registered fails later, as itself
+                continue
         names += [n.strip() for n in os.environ.get("CAW_SECRETS", "").split(",") if n.strip()]
         values: list[str] = []
         for item in o.get("secrets") or ():

@@ -156,6 +156,9 @@ class Provider(ABC):
     install_command: ClassVar[str | None] = None
     #: how a person logs in, e.g. ``run `codex login` or set OPENAI_API_KEY`` (None: caw knows no way)
     login_command: ClassVar[str | None] = None
+    #: the environment variables holding this CLI's credentials: caw masks their values in what it writes and
+    #: prints (issue 17.4; docs/reliability.md)
+    secret_env_vars: ClassVar[tuple[str, ...]] = ()
 
     def locate(self, env: Mapping[str, str] | None = None) -> str | None:
         """The binary to run: ``CAW_<NAME>_BIN`` if set, else the first on PATH. None when missing."""

@@ -115,6 +115,10 @@ class OpencodeProvider(Provider):
     limit_markers: ClassVar[tuple[str, ...]] = OPENCODE_MARKERS
     install_command = "npm install -g opencode-ai"
     login_command = "run `opencode auth login`"
+    #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
+    secret_env_vars: ClassVar[tuple[str, ...]] = (
+        "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY",
+    )  # fmt: skip
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         # --thinking: reasoning parts are printed (as `reasoning` events) only with it
@@ -200,9 +204,7 @@ class OpencodeProvider(Provider):
             # a configured provider block is how scripted setups give opencode a model and a key
             if isinstance(config, dict) and config.get("provider"):
                 return f"config provider in {CONFIG_CONTENT_VAR}"
-        return file_signal(env, _data_home(env) / "opencode" / "auth.json") or env_signal(
-            env, ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY")
-        )
+        return file_signal(env, _data_home(env) / "opencode" / "auth.json") or env_signal(env, self.secret_env_vars)
 
 
 # ---- building --------------------------------------------------------------------------------------

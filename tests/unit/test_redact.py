@@ -69,6 +69,7 @@ def test_disabled_passes_everything_through() -> None:
 def test_providers_list_their_key_variables() -> None:
     assert "ANTHROPIC_API_KEY" in get_provider("claude").secret_env_vars
     assert {"OPENAI_API_KEY", "CODEX_API_KEY"} <= set(get_provider("codex").secret_env_vars)
+    assert "OPENROUTER_API_KEY" in get_provider("opencode").secret_env_vars
 
 
 def test_the_agent_collects_provider_keys_named_variables_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
