@@ -316,7 +316,7 @@ def run_turn(
                 if start_lock is not None:
                     start_lock.release(started=True)
                     start_lock = None
-                for parsed in _parse_line(parser, asm, line):
+                for parsed in parse_line(parser, asm, line):
                     for ev in asm.feed(parsed):
                         progress.see(ev, clock())
                         yield ev
@@ -368,7 +368,8 @@ def run_turn(
 _STOPPED = "caw stopped the turn; the partial turn is kept"
 
 
-def _parse_line(parser: TurnParser, asm: TurnAssembler, line: str) -> list[Event]:
+def parse_line(parser: TurnParser, asm: TurnAssembler, line: str) -> list[Event]:
+    """One stdout line -> the parser's events: a JSON object is parsed, anything else is kept as a diagnostic."""
     text = clean_line(line)
     if not text:
         return []

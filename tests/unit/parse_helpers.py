@@ -9,8 +9,7 @@ from typing import Any
 from caw.events import Event
 from caw.models import Turn
 from caw.providers.base import TurnParser
-from caw.session.turn import TurnAssembler
-from caw.transport.framing import clean_line
+from caw.session.turn import TurnAssembler, parse_line
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -32,18 +31,7 @@ def replay(
     asm = TurnAssembler(turn)
     events: list[Event] = []
     for raw in lines:
-        line = clean_line(raw)
-        if not line:
-            continue
-        evs: list[Event] = []  # a line that is not a JSON object is noise: no events
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                obj = None
-            if isinstance(obj, dict):
-                evs = parser.feed(obj)
-        for ev in evs:
+        for ev in parse_line(parser, asm, raw):
             events.extend(asm.feed(ev))
     for ev in parser.finish(exit_code, stderr):
         events.extend(asm.feed(ev))
