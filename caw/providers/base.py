@@ -135,6 +135,91 @@ class TurnParser(ABC):
         return [ErrorEvent(provider=self.provider, kind="cli", message=msg)]
 
 
+class WarmClosed(Exception):
+    """The warm CLI process is gone (it exited, was killed, or closed its output) while caw talked to it."""
+
+    def __init__(self, message: str, *, exit_code: int | None = None, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+
+
+class WarmClient(ABC):
+    """One long-lived CLI process holding one conversation, driven one turn at a time (issue 14).
+
+    Made by ``Provider.warm_client``; driven by ``caw.session.warm.WarmRunner``, which owns the watchdogs,
+    assembles events into the ``Turn`` and maps errors exactly as the cold ``run_turn`` does. The client
+    only speaks its CLI's protocol and yields the same typed events a cold parser would for the same turn:
+    ``SessionStarted`` (with the conversation id), text, thinking, tool calls and results, a final
+    ``UsageEvent`` with *this turn's* usage (never a cumulative figure), then a ``ResultEvent`` or a fatal
+    ``ErrorEvent`` (with a ``RateLimitEvent`` before it for a limit). Unknown or garbled protocol messages
+    become ``RawEvent``s, never an exception.
+
+    Lifecycle: ``start`` once (spawn and handshake; resume ``request.resume_key`` when given), then per turn
+    ``begin`` and ``poll`` until ``turn_done``; ``interrupt`` to cancel a turn through the protocol (the turn
+    then still ends through ``poll``); ``close`` at the end (idempotent, kills everything the client started).
+    """
+
+    def __init__(self, provider: Provider, binary: str, config: RunConfig, env: Mapping[str, str]) -> None:
+        self.provider = provider
+        self.binary = binary
+        self.config = config
+        self.env = dict(env)
+
+    @abstractmethod
+    def start(self, request: TurnRequest, *, timeout: float | None) -> None:
+        """Spawn the CLI and finish its handshake within ``timeout`` seconds.
+
+        Raises ``ProviderNotInstalled`` (cannot spawn), ``WarmClosed`` (died during the handshake) or
+        another ``caw.errors`` error the handshake told apart (e.g. ``AuthenticationError``)."""
+
+    @abstractmethod
+    def begin(self, request: TurnRequest) -> None:
+        """Send one user message (starts a turn). Raises ``WarmClosed`` if the process is gone."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Event]:
+        """Events of the current turn that arrived within ``timeout`` seconds (``[]``: none yet).
+
+        Raises ``WarmClosed`` once the process is gone and every event before that was returned."""
+
+    @property
+    @abstractmethod
+    def turn_done(self) -> bool:
+        """The current turn's end arrived (claude's ``result``, codex's ``turn/completed``, opencode idle)."""
+
+    @abstractmethod
+    def interrupt(self) -> None:
+        """Ask the CLI to stop the current turn through its protocol. Never blocks for long."""
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool:
+        """The process is running and its protocol usable."""
+
+    @property
+    def resume_key(self) -> str | None:
+        """The conversation id, once the CLI has named it (None until then)."""
+        return None
+
+    @property
+    def last_activity(self) -> float | None:
+        """Monotonic time the CLI last sent anything (the idle watchdog's reference); None: unknown."""
+        return None
+
+    def tool_pids(self) -> set[int]:
+        """Processes the CLI started besides itself (taken at a turn's start; see ``kill_tools_since``)."""
+        return set()
+
+    def kill_tools_since(self, before: set[int]) -> list[int]:
+        """Kill what the CLI started since ``before`` (a cancelled turn's tools); the CLI lives on."""
+        return []
+
+    @abstractmethod
+    def close(self, grace_s: float = 2.0) -> None:
+        """Stop the CLI and everything it started. Idempotent; safe from any thread."""
+
+
 class Provider(ABC):
     """One CLI. Subclasses are small: flags, env, a parser, and the facts caw tells users about the CLI."""
 
@@ -267,6 +352,10 @@ class Provider(ABC):
         database then, issue 17): the session layer acquires it before the spawn and releases it once the
         CLI has printed something, so only first starts wait.
         """
+        return None
+
+    def warm_client(self, binary: str, config: RunConfig, env: Mapping[str, str]) -> WarmClient | None:
+        """A long-lived client for this CLI (issue 14), or None if it has no warm mode (turns run cold)."""
         return None
 
     def config_home(self, env: Mapping[str, str]) -> str | None:
