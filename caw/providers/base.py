@@ -207,6 +207,15 @@ class WarmClient(ABC):
         """Monotonic time the CLI last sent anything (the idle watchdog's reference); None: unknown."""
         return None
 
+    @property
+    def pid(self) -> int | None:
+        """The CLI's process id while it runs (None: not started, or not known)."""
+        return None
+
+    def stderr_tail(self) -> str:
+        """The last part of what the CLI wrote on stderr (for errors); ``""`` when unknown."""
+        return ""
+
     def tool_pids(self) -> set[int]:
         """Processes the CLI started besides itself (taken at a turn's start; see ``kill_tools_since``)."""
         return set()

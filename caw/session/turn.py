@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from caw.errors import (
     AuthenticationError,
@@ -128,12 +128,20 @@ class TurnProgress:
         return min(due) if due else None
 
 
+class WarmTarget(Protocol):
+    """What ``TurnControl.cancel`` calls for a warm turn: interrupt it, return once its tools are gone."""
+
+    def cancel(self, *, now: bool = False) -> None: ...
+
+
 class TurnControl:
     """Shared between the thread running a turn and one that cancels it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: AgentProcess | None = None
+        #: a warm turn's canceller (``caw.session.warm``): its ``cancel(now=)`` interrupts through the protocol
+        self._warm: WarmTarget | None = None
         self.cancelled = threading.Event()
         self.grace_s = 2.0
         #: the turn being built, so a consumer that stops iterating early can keep the partial turn
@@ -143,6 +151,11 @@ class TurnControl:
         with self._lock:
             self._process = process
 
+    def attach_warm(self, target: WarmTarget | None) -> None:
+        """Route ``cancel`` to a warm turn (an object with ``cancel(*, now)``) instead of a process."""
+        with self._lock:
+            self._warm = target
+
     def cancel(self, *, now: bool = False) -> None:
         """Stop the running turn (SIGINT, grace, then the whole tree). Blocks until the tree is gone.
 
@@ -151,7 +164,10 @@ class TurnControl:
         self.cancelled.set()
         with self._lock:
             process = self._process
-        if process is not None and now:
+            warm = self._warm
+        if warm is not None:
+            warm.cancel(now=now)
+        elif process is not None and now:
             process.kill()
         elif process is not None:
             process.terminate(self.grace_s)
@@ -283,10 +299,7 @@ def run_turn(
     turn = Turn(input=request.prompt, provider=provider.name, model=config.model)
     control.turn = turn
     if binary is None:
-        turn.status = "failed"
-        err = provider.not_installed({**base_env, **config.env})
-        turn.error = TurnError(type=type(err).__name__, reason="not_installed", message=str(err))
-        raise err
+        raise not_installed_error(provider, {**base_env, **config.env}, turn)
     asm = TurnAssembler(turn)
     parser = provider.parser(config, request)
     inv: Invocation = provider.build(binary, config, request)
@@ -303,10 +316,7 @@ def run_turn(
         try:
             process.start()
         except SpawnError as exc:
-            turn.status = "failed"
-            err2 = ProviderNotInstalled(provider.name, binary, str(exc))
-            turn.error = TurnError(type=type(err2).__name__, reason="not_installed", message=str(err2))
-            raise err2 from exc
+            raise spawn_error(provider.name, binary, str(exc), turn) from exc
         control.attach(process)
         if control.cancelled.is_set():
             process.terminate(options.stop_grace_s)
@@ -323,33 +333,19 @@ def run_turn(
         except WatchdogExpired as exc:
             process.terminate(options.stop_grace_s)
             turn.duration_ms = _ms(clock() - started)
-            if exc.which == "transient" and asm.limit_event is not None:
-                # it was waiting out a limit the CLI reported (claude retries a 429 on its own): that limit is
-                # the news, and caw's own wait policy or the next provider handles it
-                raise _limit_error(provider.name, asm.limit_event, turn, process.stderr_tail()) from None
-            if exc.which == "transient":
-                raise _unavailable_error(provider.name, exc, progress, turn, process.stderr_tail()) from None
-            turn.status = "timeout"
-            raise _timeout_error(provider.name, exc, turn) from None
+            raise watchdog_error(provider.name, exc, progress, asm, process.stderr_tail()) from None
         exit_code = process.wait(timeout=options.stop_grace_s + 5)
         if control.cancelled.is_set():
-            turn.status = "cancelled"
             turn.duration_ms = _ms(clock() - started)
-            turn.error = TurnError(type="TurnCancelled", reason="cancelled", message="the turn was cancelled")
             # issue 12: a stream's consumer learns that the turn was interrupted, not that it crashed
-            yield ErrorEvent(provider=provider.name, kind="cancelled", message=_STOPPED, fatal=False)
+            yield cancelled_event(provider.name, turn)
             raise TurnCancelled(turn=turn)
         for parsed in parser.finish(exit_code, process.stderr_tail()):
             for ev in asm.feed(parsed):
                 yield ev
         turn.duration_ms = _ms(clock() - started)
         if asm.fatal is not None:
-            err3 = error_from_event(asm.fatal, asm.limit_event, turn, exit_code, process.stderr_tail())
-            turn.status = "rate_limited" if isinstance(err3, UsageLimitError) else "failed"
-            turn.error = TurnError(
-                type=type(err3).__name__, reason=err3.reason, message=err3.detail, status=err3.status
-            )
-            raise err3
+            raise fatal_error(asm, exit_code, process.stderr_tail())
         turn.status = "completed"
         return turn
     except GeneratorExit:
@@ -366,6 +362,55 @@ def run_turn(
 
 
 _STOPPED = "caw stopped the turn; the partial turn is kept"
+
+
+# ---- the pieces of a turn's end that run_turn and the warm runner (caw.session.warm) share ------------------
+def not_installed_error(provider: Provider, env: dict[str, str], turn: Turn) -> ProviderNotInstalled:
+    """No binary: the failed turn records why."""
+    turn.status = "failed"
+    err = provider.not_installed(env)
+    turn.error = TurnError(type=type(err).__name__, reason="not_installed", message=str(err))
+    return err
+
+
+def spawn_error(provider: str, binary: str, message: str, turn: Turn) -> ProviderNotInstalled:
+    """The binary would not start."""
+    turn.status = "failed"
+    err = ProviderNotInstalled(provider, binary, message)
+    turn.error = TurnError(type=type(err).__name__, reason="not_installed", message=str(err))
+    return err
+
+
+def cancelled_event(provider: str, turn: Turn) -> ErrorEvent:
+    """Mark ``turn`` cancelled; the non-fatal event that tells a stream's consumer so."""
+    turn.status = "cancelled"
+    turn.error = TurnError(type="TurnCancelled", reason="cancelled", message="the turn was cancelled")
+    return ErrorEvent(provider=provider, kind="cancelled", message=_STOPPED, fatal=False)
+
+
+def watchdog_error(
+    provider: str, exc: WatchdogExpired, progress: TurnProgress, asm: TurnAssembler, stderr: str
+) -> ProviderError | CawTimeoutError:
+    """The error a fired watchdog ends the turn with (the turn is ``asm.turn``, updated)."""
+    turn = asm.turn
+    if exc.which == "transient" and asm.limit_event is not None:
+        # it was waiting out a limit the CLI reported (claude retries a 429 on its own): that limit is
+        # the news, and caw's own wait policy or the next provider handles it
+        return _limit_error(provider, asm.limit_event, turn, stderr)
+    if exc.which == "transient":
+        return _unavailable_error(provider, exc, progress, turn, stderr)
+    turn.status = "timeout"
+    return _timeout_error(provider, exc, turn)
+
+
+def fatal_error(asm: TurnAssembler, exit_code: int | None, stderr: str) -> ProviderError:
+    """The error for the fatal event the turn ended with (``asm.fatal``); the turn records it."""
+    assert asm.fatal is not None
+    turn = asm.turn
+    err = error_from_event(asm.fatal, asm.limit_event, turn, exit_code, stderr)
+    turn.status = "rate_limited" if isinstance(err, UsageLimitError) else "failed"
+    turn.error = TurnError(type=type(err).__name__, reason=err.reason, message=err.detail, status=err.status)
+    return err
 
 
 def parse_line(parser: TurnParser, asm: TurnAssembler, line: str) -> list[Event]:
