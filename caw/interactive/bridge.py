@@ -178,7 +178,7 @@ class _Bridge:
     def _spawn(self, attrs: list[Any]) -> None:
         reaper.enable_subreaper()
         env = {**os.environ, **self.command.env}
-        env[reaper.MARKER_VAR] = self.run_id
+        reaper.mark(env, self.run_id)
         cwd = self.command.cwd
         parent = os.getpid()
 

@@ -60,7 +60,7 @@ class LongLivedProcess:
     def start(self) -> None:
         reaper.enable_subreaper()
         env = dict(self.spec.env)
-        env[reaper.MARKER_VAR] = self.run_id
+        reaper.mark(env, self.run_id)
         parent = os.getpid()
 
         def popen() -> subprocess.Popen[bytes]:

@@ -135,7 +135,7 @@ class AgentProcess:
         master, slave = os.openpty()
         _configure_pty(slave)
         env = dict(self.spec.env)
-        env[reaper.MARKER_VAR] = self.run_id
+        reaper.mark(env, self.run_id)
         parent = os.getpid()
 
         def popen() -> subprocess.Popen[bytes]:

@@ -17,8 +17,10 @@ import ctypes
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
+
+from caw.transport import watchdog
 
 MARKER_VAR = "CAW_RUN_ID"
 
@@ -48,6 +50,13 @@ def enable_subreaper() -> bool:
     if not _subreaper_done:
         _subreaper_done = _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     return _subreaper_done
+
+
+def mark(env: MutableMapping[str, str], run_id: str) -> None:
+    """Tag a CLI's environment before it is spawned: its run marker, and the owner token the watchdog kills
+    by if caw itself dies without cleaning up (``caw.transport.watchdog``)."""
+    env[MARKER_VAR] = run_id
+    watchdog.guard(env)
 
 
 def die_with_parent(parent_pid: int) -> None:
