@@ -65,6 +65,7 @@ from caw.providers.base import (
     RunConfig,
     TurnParser,
     TurnRequest,
+    WarmClient,
     env_signal,
     file_signal,
     fits_argv,
@@ -134,12 +135,7 @@ class OpencodeProvider(Provider):
             argv += ["--variant", config.reasoning]
         argv += list(config.extra_args)
         # the CLI's env is os.environ + config.env + ours (caw.session.turn): merge with what it would otherwise get
-        user_env = {**os.environ, **config.env}
-        if config.tools is not None:
-            inv.env[PERMISSION_VAR] = permission_json(config.tools, user_env.get(PERMISSION_VAR))
-        additions = config_additions(config)
-        if additions:
-            inv.env[CONFIG_CONTENT_VAR] = merge_config_content(user_env.get(CONFIG_CONTENT_VAR), additions)
+        inv.env.update(run_env(config, {**os.environ, **config.env}))
         inv.stdin = request.prompt.encode()
         inv.cwd = config.cwd
         return inv
@@ -194,6 +190,14 @@ class OpencodeProvider(Provider):
             return None
         return FirstStartLock(data / FIRST_START_LOCK, marker)
 
+    def warm_client(self, binary: str, config: RunConfig, env: Mapping[str, str]) -> WarmClient | None:
+        # issue 14: `opencode serve` on 127.0.0.1, one server per Session (caw/providers/opencode_warm.py)
+        from caw.providers.opencode_warm import OpencodeWarmClient
+
+        model = check_model(config.model).partition("/") if config.model else None
+        serve_env = run_env(config, {**env, **config.env})
+        return OpencodeWarmClient(self, binary, config, env, serve_env=serve_env, model=model and (model[0], model[2]))
+
     def credential_signal(self, env: Mapping[str, str]) -> str | None:
         content = env.get(CONFIG_CONTENT_VAR, "")
         if content.strip():
@@ -212,6 +216,19 @@ class OpencodeProvider(Provider):
 
 def _data_home(env: Mapping[str, str]) -> Path:
     return Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else user_home(env) / ".local" / "share"
+
+
+def run_env(config: RunConfig, user_env: Mapping[str, str]) -> dict[str, str]:
+    """The variables caw adds to opencode's environment for ``config`` (``run`` and ``serve`` alike):
+    ``OPENCODE_PERMISSION`` for the tool groups, ``OPENCODE_CONFIG_CONTENT`` with the system prompt and MCP
+    servers merged into the user's own value (``user_env``: what the CLI would otherwise get)."""
+    env: dict[str, str] = {}
+    if config.tools is not None:
+        env[PERMISSION_VAR] = permission_json(config.tools, user_env.get(PERMISSION_VAR))
+    additions = config_additions(config)
+    if additions:
+        env[CONFIG_CONTENT_VAR] = merge_config_content(user_env.get(CONFIG_CONTENT_VAR), additions)
+    return env
 
 
 def check_model(model: str) -> str:
