@@ -41,6 +41,7 @@ from caw.session.turn import (
     TurnOptions,
     run_turn,
 )
+from caw.session.warm import DEFAULT_WARM_IDLE_TIMEOUT
 from caw.state.handle import decode, looks_like_handle
 from caw.state.ledger import CooldownStore
 from caw.state.store import SessionStore, check_writable
@@ -138,7 +139,7 @@ class Agent:
             "cwd", "env", "models", "auto_wait", "max_wait", "wait_buffer", "timeout", "idle_timeout",
             "first_output_timeout", "transient_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper",
             "model_for_all",
-            "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets",
+            "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets", "warm", "warm_idle_timeout",
         }
     )  # fmt: skip
 
@@ -159,7 +160,7 @@ class Agent:
             )
         for key in (
             "timeout", "idle_timeout", "first_output_timeout", "transient_timeout", "max_wait", "wait_buffer",
-            "stop_grace",
+            "stop_grace", "warm_idle_timeout",
         ):  # fmt: skip
             value = kwargs.get(key)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
@@ -241,7 +242,7 @@ class Agent:
     # ---- sessions --------------------------------------------------------------------------------
     def completion(self, message: str, **kw: Any) -> Trajectory:
         """One turn in a fresh session, ended afterwards. Errors carry ``.trajectory``."""
-        session = self.start_session(**kw)
+        session = self._new_session(None, kw, single_turn=True)
         try:
             session.send(message)
         except Exception as exc:
@@ -251,11 +252,17 @@ class Agent:
 
     def start_session(self, traj_path: str | Path | None = None, **kw: Any) -> Session:
         """A new conversation. ``traj_path``: also write the trajectory there after every turn."""
+        return self._new_session(traj_path, kw, single_turn=False)
+
+    def _new_session(self, traj_path: str | Path | None, kw: dict[str, Any], *, single_turn: bool) -> Session:
         agent = self._with(kw)
         traj = Trajectory(session_id=uuid.uuid4().hex[:16], metadata=dict(agent.metadata))
         traj.system_prompt = agent.system_prompt
         traj.reasoning = agent.reasoning
-        return Session(agent._candidates(), agent._setup(traj_path), traj)
+        setup = agent._setup(traj_path)
+        if single_turn and "warm" not in agent._options:
+            setup.warm = setup.warm and WARM_SINGLE_TURN  # measured: docs/dev/warm-sessions.md
+        return Session(agent._candidates(), setup, traj)
 
     def resume_session(self, resume_handle: str, **kw: Any) -> Session:
         """Continue a conversation from ``Session.resume_handle`` (or a bare caw session id with ``data_dir``)."""
@@ -450,6 +457,13 @@ class Agent:
             out.append(Candidate(provider, config))
         return out
 
+    def _warm(self) -> bool:
+        """``Agent(warm=)``, else ``$CAW_WARM`` (0/1), else ``WARM_DEFAULT``."""
+        if self._options.get("warm") is not None:
+            return bool(self._options["warm"])
+        text = os.environ.get("CAW_WARM", "").strip().lower()
+        return WARM_DEFAULT if not text else text not in _OFF
+
     def _setup(self, traj_path: str | Path | None) -> SessionSetup:
         o = self._options
         options = TurnOptions(
@@ -469,6 +483,8 @@ class Agent:
             runner=o.get("runner") or run_turn,
             permission_callback=self._permission_callback(),
             redact=self.redactor(),
+            warm=self._warm(),
+            warm_idle_timeout=_deadline(o, "warm_idle_timeout", DEFAULT_WARM_IDLE_TIMEOUT),
         )
         # a bad data_dir or traj_path fails here, as a StorageError, not after a paid turn (issue 12)
         if setup.store is not None:
@@ -477,6 +493,13 @@ class Agent:
             check_writable(setup.traj_path.parent)
         _attach_limits(setup, self, o)
         return setup
+
+
+#: whether sessions keep their CLI warm when neither ``Agent(warm=)`` nor ``$CAW_WARM`` says (issue 14)
+WARM_DEFAULT = False
+#: whether a one-turn ``completion()`` goes warm: a warm start costs what a cold turn does (measured:
+#: docs/dev/warm-sessions.md), so one turn runs cold unless ``warm=True`` is passed explicitly
+WARM_SINGLE_TURN = False
 
 
 def _deadline(o: dict[str, Any], key: str, default: float) -> float | None:

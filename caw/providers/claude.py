@@ -56,6 +56,7 @@ from caw.providers.base import (
     RunConfig,
     TurnParser,
     TurnRequest,
+    WarmClient,
     env_signal,
     file_signal,
     fits_argv,
@@ -164,21 +165,45 @@ class ClaudeProvider(Provider):
     secret_env_vars: ClassVar[tuple[str, ...]] = _CREDENTIAL_VARS[:3]  # the two switches hold no secret
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
-        inv = Invocation(argv=[*self.executable(binary), "-p", "--output-format", "stream-json", "--verbose"])
+        inv = self._invocation(binary, config, request, ["-p", "--output-format", "stream-json", "--verbose"])
+        inv.stdin = request.prompt.encode()
+        return inv
+
+    def warm_invocation(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
+        """The long-lived mode (issue 14): stream-json in and out, no ``-p``, every other flag as ``build``'s.
+        Messages go on stdin, one JSON line each (``caw.providers.claude_warm``)."""
+        mode = ["--output-format", "stream-json", "--verbose", "--input-format", "stream-json"]
+        return self._invocation(binary, config, request, mode)
+
+    def warm_client(self, binary: str, config: RunConfig, env: Mapping[str, str]) -> WarmClient | None:
+        from caw.providers.claude_warm import ClaudeWarmClient
+
+        allowed = frozenset(tool_names(config.tools)) if config.tools is not None else frozenset()
+        return ClaudeWarmClient(
+            self,
+            binary,
+            config,
+            env,
+            invocation=lambda request: self.warm_invocation(binary, config, request),
+            parser=ClaudeParser,
+            allowed_tools=allowed,
+        )
+
+    def _invocation(self, binary: str, config: RunConfig, request: TurnRequest, mode: list[str]) -> Invocation:
+        inv = Invocation(argv=[*self.executable(binary), *mode])
         if request.resume_key:
             inv.argv += ["--resume", request.resume_key]
         elif request.new_key:
             inv.argv += ["--session-id", request.new_key]
         inv.argv += config_args(config, inv.temp_paths)
         if config.permission_prompt_tool:
-            # -p only: claude calls this MCP tool instead of refusing what its rules would prompt for
+            # claude calls this MCP tool instead of refusing what its rules would prompt for
             inv.argv += ["--permission-prompt-tool", config.permission_prompt_tool]
         if "--settings" not in config.extra_args:
             # claude >= 2.1.234 may continue by itself when a usage limit resets: caw's auto-wait owns that
             inv.argv += ["--settings", _NO_AUTO_CONTINUE]
         # and its retry watchdog must not sit out a usage limit silently (caw waits visibly, or reports it)
         inv.env["CLAUDE_CODE_RETRY_WATCHDOG_MAX_USAGE_LIMIT_WAIT_MS"] = "0"
-        inv.stdin = request.prompt.encode()
         inv.cwd = config.cwd
         return inv
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     # imported where used: a run that needs no async stream and no permission tool loads neither (issue 18)
     import asyncio
 
+    from caw.session.warm import WarmRunner
     from caw.tools.endpoint import ToolEndpoint
     from caw.tools.permissions import PermissionCallback
 
@@ -324,6 +325,11 @@ class SessionSetup:
     permission_callback: PermissionCallback | None = None
     #: masks secrets in what the session writes (trajectory, turns, --save) and logs; the Turn keeps them
     redact: Callable[[str], str] = NO_REDACTION
+    #: keep one CLI process per provider across turns (``caw.session.warm.WarmRunner``; issue 14), used when
+    #: ``runner`` is the default ``run_turn``
+    warm: bool = False
+    #: seconds a warm CLI may sit unused before it is stopped (None: never); the next send starts it again
+    warm_idle_timeout: float | None = 600.0  # caw.session.warm.DEFAULT_WARM_IDLE_TIMEOUT
 
 
 class Session:
@@ -351,6 +357,12 @@ class Session:
         self._ended = False
         self._endpoint: ToolEndpoint | None = None
         self._lock = threading.Lock()
+        self._runner: TurnRunner = setup.runner
+        self._warm: WarmRunner | None = None
+        if setup.warm and setup.runner is run_turn and not read_only:
+            from caw.session.warm import WarmRunner
+
+            self._warm = self._runner = WarmRunner(idle_timeout=setup.warm_idle_timeout)
         self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
         if self._committed is not None and not self.trajectory.agent:
             self.trajectory.agent = self._committed.provider.name
@@ -440,6 +452,8 @@ class Session:
         if not self._ended:
             self.cancel()
             self._ended = True
+            if self._warm is not None:
+                self._warm.close()  # the warm CLIs and everything they started
             if self._endpoint is not None:
                 self._endpoint.stop()  # nothing the session opened is left listening
                 self._endpoint = None
@@ -616,7 +630,7 @@ class Session:
         if self._cancel_wait.is_set():
             control.cancelled.set()
         binary = cand.binary()
-        gen = self._setup.runner(
+        gen = self._runner(
             cand.provider,
             binary,
             self._config_for(cand),

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from caw.errors import CawError, ProviderCrashed, ProviderError, TurnCancelled
+from caw.errors import CawError, CawTimeoutError, ProviderCrashed, ProviderError, TurnCancelled
 from caw.events import Event, ResultEvent, WarningEvent
 from caw.models import Turn, TurnError
 from caw.providers.base import Provider, RunConfig, TurnRequest, WarmClient, WarmClosed
@@ -247,7 +247,7 @@ class WarmRunner:
         except CawError as exc:
             client.close(0.0)
             _fail(turn, exc)
-            if isinstance(exc, ProviderError) and exc.turn is None:
+            if isinstance(exc, ProviderError | CawTimeoutError) and exc.turn is None:
                 exc.turn = turn
             raise
         except BaseException:
