@@ -24,21 +24,28 @@ class LineFramer:
             self._buf += data
             return []
         parts = data.split(b"\n")
+        rest = parts.pop()
+        lines: list[str] = []
         if self._buf:
+            # a line that spans reads: decode straight from the buffer (no bytes copy of a huge line) and
+            # let the buffer go before the next line is decoded, so one line is never held three times
             self._buf += parts[0]
-            parts[0] = bytes(self._buf)
-        self._buf = bytearray(parts.pop())
-        return [_decode(p) for p in parts]
+            lines.append(_decode(self._buf))
+            self._buf = bytearray()
+            del parts[0]
+        lines.extend(_decode(p) for p in parts)
+        self._buf = bytearray(rest)
+        return lines
 
     def flush(self) -> list[str]:
         if not self._buf:
             return []
-        rest = _decode(bytes(self._buf))
+        rest = _decode(self._buf)
         self._buf = bytearray()
         return [rest]
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes | bytearray) -> str:
     line = raw.decode("utf-8", "replace")
     if line.endswith("\r"):
         line = line.rstrip("\r")
