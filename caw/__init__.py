@@ -17,6 +17,7 @@ from caw.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from caw.agent import Agent, AgentSpec
+    from caw.batches import AsyncBatch, Batch, BatchError, BatchResult, BatchTask, abatch, batch
     from caw.errors import (
         AllProvidersFailed,
         AuthenticationError,
@@ -64,9 +65,14 @@ __all__ = [
     "Agent",
     "AgentSpec",
     "AllProvidersFailed",
+    "AsyncBatch",
     "AsyncTurnStream",
     "Attempt",
     "AuthenticationError",
+    "Batch",
+    "BatchError",
+    "BatchResult",
+    "BatchTask",
     "CawError",
     "CawTimeoutError",
     "ConfigurationError",
@@ -101,6 +107,8 @@ __all__ = [
     "UsageLimitError",
     "UsageStats",
     "__version__",
+    "abatch",
+    "batch",
     "detect_limit",
     "event_json_schema",
     "get_provider_order",
@@ -112,6 +120,13 @@ __all__ = [
 _HOMES: dict[str, str] = {
     "Agent": "caw.agent",
     "AgentSpec": "caw.agent",
+    "AsyncBatch": "caw.batches",
+    "Batch": "caw.batches",
+    "BatchError": "caw.batches",
+    "BatchResult": "caw.batches",
+    "BatchTask": "caw.batches",
+    "abatch": "caw.batches",
+    "batch": "caw.batches",
     "AllProvidersFailed": "caw.errors",
     "AuthenticationError": "caw.errors",
     "CawError": "caw.errors",

@@ -32,6 +32,7 @@ RANKS: dict[str, int] = {
     "caw.session": 6,
     "caw.interactive": 7,
     "caw.agent": 8,
+    "caw.batches": 8,  # issue 20: composes Agent sessions, next to agent.py
     "caw.cli": 9,
     "caw.__main__": 10,
     "caw": 10,  # the façade: nothing inside caw imports it
