@@ -61,6 +61,7 @@ from caw.providers.base import (
     RunConfig,
     TurnParser,
     TurnRequest,
+    WarmClient,
     env_signal,
     file_signal,
     fits_argv,
@@ -143,6 +144,14 @@ class CodexProvider(Provider):
         # codex keeps a usage-limited turn's user message in the thread (docs/dev/codex-notes.md):
         # sending the original again would put it in the history twice
         return "continue"
+
+    def warm_client(self, binary: str, config: RunConfig, env: Mapping[str, str]) -> WarmClient | None:
+        """``codex app-server`` (caw/providers/codex_warm.py); None when ``extra_args`` hold an option it has
+        no equivalent for (the session then runs cold)."""
+        from caw.providers.codex_warm import CodexWarmClient, app_server_settings
+
+        settings = app_server_settings(config, warm_flags(config))
+        return None if settings is None else CodexWarmClient(self, binary, config, env, settings=settings)
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         inv = Invocation(argv=[*self.executable(binary), "exec", "--json", "--skip-git-repo-check"])
@@ -236,6 +245,15 @@ def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
         temp_paths.append(path)
         argv += ["-p", name]
     return argv + extra
+
+
+def warm_flags(config: RunConfig) -> list[str]:
+    """caw's own flags for ``codex app-server`` to translate (caw/providers/codex_warm.py): ``config_args`` without
+    the system prompt (``developerInstructions``), the MCP servers' env (sent over stdin) and ``extra_args``."""
+    from dataclasses import replace
+
+    base = replace(config, system_prompt=None, mcp_servers=(), extra_args=())
+    return config_args(base, []) + mcp_overrides(config.mcp_servers, ProfileSettings())
 
 
 def sandbox_mode(tools: ToolGroup | None) -> str:

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import tomllib
@@ -49,19 +50,7 @@ from caw.events import (
     WarningEvent,
 )
 from caw.models import ToolGroup, UsageStats
-from caw.providers.base import Provider, RunConfig, TurnRequest, WarmClient, WarmClosed
-from caw.providers.codex import (
-    CodexParser,
-    CodexTurnContext,
-    ProfileSettings,
-    _zone,
-    classify_failure,
-    codex_home_dir,
-    config_args,
-    mcp_overrides,
-    sandbox_mode,
-    usage_from_codex,
-)
+from caw.providers.base import Provider, RunConfig, TurnParser, TurnRequest, WarmClient, WarmClosed
 from caw.transport.longlived import EOF, LongLivedProcess
 from caw.transport.process import ProcessSpec, SpawnError
 from caw.version import __version__
@@ -113,6 +102,8 @@ _ITEM_TYPES = {
     "mcpToolCall": "mcp_tool_call",
     "webSearch": "web_search",
 }
+# `thread/resume` of a thread codex has no rollout for (never ran a turn, ephemeral, another CODEX_HOME)
+_NOT_FOUND = re.compile(r"no rollout found|thread not found", re.IGNORECASE)
 _STATUS = {"inProgress": "in_progress", "completed": "completed", "failed": "failed", "declined": "declined"}
 
 
@@ -139,21 +130,19 @@ class AppServerSettings:
         return params
 
 
-def app_server_settings(config: RunConfig) -> AppServerSettings | None:
-    """The cold path's flags (``config_args``) as app-server parameters; None when ``extra_args`` hold an
-    option the app-server has no equivalent for (the session then runs cold).
+def app_server_settings(config: RunConfig, flags: list[str]) -> AppServerSettings | None:
+    """The cold path's flags as app-server parameters; None when ``extra_args`` hold an option the app-server
+    has no equivalent for (the session then runs cold).
 
-    ``-c k=v`` becomes ``config[k]`` (the value parsed as TOML, as codex does, else the literal string),
-    ``--enable/--disable F`` ``config["features.F"]``, ``-s`` the sandbox and ``-m`` the model. The system
-    prompt is ``developerInstructions`` (the cold path's ``developer_instructions``) and MCP servers go in
-    ``config`` with their env values (over stdin: no profile file, nothing on argv).
+    ``flags`` are caw's own ``codex exec`` flags for ``config`` without its system prompt, MCP servers' env and
+    ``extra_args`` (``caw.providers.codex.warm_flags``). ``-c k=v`` becomes ``config[k]`` (the value parsed as
+    TOML, as codex does, else the literal string), ``--enable/--disable F`` ``config["features.F"]``, ``-s``
+    the sandbox and ``-m`` the model; then ``extra_args`` the same way. The system prompt is
+    ``developerInstructions`` (the cold path's ``developer_instructions``) and the MCP servers' env values go in
+    ``config`` (over stdin: no profile file, nothing on argv).
     """
-    base = replace(config, system_prompt=None, mcp_servers=(), extra_args=())
-    settings = AppServerSettings(sandbox=sandbox_mode(config.tools), developer_instructions=config.system_prompt)
-    if not _apply_flags(settings, config_args(base, [])):
-        return None  # cannot happen for caw's own flags; kept total for safety
-    profile = ProfileSettings()
-    if not _apply_flags(settings, mcp_overrides(config.mcp_servers, profile)):
+    settings = AppServerSettings(sandbox="read-only", developer_instructions=config.system_prompt)
+    if not _apply_flags(settings, flags):
         return None
     for server in config.mcp_servers:
         if server.env:
@@ -224,20 +213,18 @@ class CodexWarmClient(WarmClient):
         config: RunConfig,
         env: Mapping[str, str],
         *,
+        settings: AppServerSettings,
         clock: Callable[[], float] = time.monotonic,
         resume_timeout_s: float = RESUME_TIMEOUT_S,
         idle_grace_s: float = IDLE_GRACE_S,
         dynamic_tool_handler: DynamicToolHandler | None = None,
     ) -> None:
         super().__init__(provider, binary, config, env)
+        self.settings = settings
         self._clock = clock
         self.resume_timeout_s = resume_timeout_s
         self.idle_grace_s = idle_grace_s
         self.dynamic_tool_handler = dynamic_tool_handler
-        settings = app_server_settings(config)
-        if settings is None:
-            raise ValueError("extra_args hold an option codex app-server cannot take; run this session cold")
-        self.settings = settings
         self._spawn_env = {**self.env, **config.env}
         self._proc: LongLivedProcess | None = None
         self._next_id = 0
@@ -248,7 +235,7 @@ class CodexWarmClient(WarmClient):
         self._closed_error: WarmClosed | None = None
         self._closed = False
         # the current turn
-        self._parser: CodexParser | None = None
+        self._parser: TurnParser | None = None
         self._queued: list[Event] = []
         self._turn_id: str | None = None
         self._start_request: int | None = None
@@ -260,6 +247,7 @@ class CodexWarmClient(WarmClient):
         self._interrupt_sent = False
         self._last_error: tuple[str, Any] | None = None  # (message, codexErrorInfo) of the newest fatal `error`
         self._last_text: str | None = None
+        self._announced = False
         self._usage: dict[str, _TurnUsage] = {}
         self._ended_turns: set[str] = set()
 
@@ -311,14 +299,10 @@ class CodexWarmClient(WarmClient):
     def begin(self, request: TurnRequest) -> None:
         if self._thread_id is None:
             raise WarmClosed("codex app-server was not started")
-        parser = CodexParser(
-            CodexTurnContext(
-                codex_home=codex_home_dir(self._spawn_env),
-                resumed=self._persisted,
-                tz=_zone(self._spawn_env.get("TZ")),
-            )
-        )
-        parser.model = self._model
+        # the cold parser, with the context it gets for a cold turn (CODEX_HOME, TZ, the model): the warm
+        # turn's notifications are fed to it in the shape of `codex exec --json`
+        resume = self._thread_id if self._persisted else None
+        parser = self.provider.parser(self.config, TurnRequest(prompt=request.prompt, resume_key=resume))
         self._parser = parser
         self._turn_id = None
         self._done = False
@@ -328,8 +312,7 @@ class CodexWarmClient(WarmClient):
         self._interrupt_requested = self._interrupt_sent = False
         self._last_error = None
         self._last_text = None
-        # cold parity: every turn starts with the thread's id (`thread.started`, repeated on resume)
-        self._queued = parser.feed({"type": "thread.started", "thread_id": self._thread_id})
+        self._announced = False
         text = {"type": "text", "text": request.prompt, "text_elements": []}
         self._start_request = self._request("turn/start", {"threadId": self._thread_id, "input": [text]})
 
@@ -389,6 +372,9 @@ class CodexWarmClient(WarmClient):
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    def stderr_tail(self) -> str:
+        return self._proc_tail()
 
     def tool_pids(self) -> set[int]:
         return self._proc.descendants() if self._proc is not None else set()
@@ -457,7 +443,7 @@ class CodexWarmClient(WarmClient):
 
     def _handshake_error(self, what: str, error: Any) -> Exception:
         message = str(error.get("message") if isinstance(error, dict) else error)
-        if what == "thread/resume" and classify_failure(message) == "not_found":
+        if what == "thread/resume" and _NOT_FOUND.search(message):
             return ConversationNotFound(self.provider.name, message)
         return ProviderCrashed(self.provider.name, f"{what} failed: {message}", stderr_tail=self._proc_tail())
 
@@ -531,6 +517,8 @@ class CodexWarmClient(WarmClient):
             self._token_usage(params)
             return []
         turn = params.get("turnId")
+        if method == "turn/completed":
+            turn = _dict(params.get("turn")).get("id")
         if turn is not None and (turn in self._ended_turns or (self._turn_id is not None and turn != self._turn_id)):
             return []  # a late line of an earlier (interrupted) turn
         if self._done:
@@ -538,7 +526,12 @@ class CodexWarmClient(WarmClient):
         if method == "turn/started":
             self._adopt_turn(str(params["turn"]["id"]))
             self._active = True
-            return []
+            return self._announce()
+        if method in ("turn/completed", "item/started", "item/completed", "error"):
+            return [*self._announce(), *self._notification(str(method), params)]
+        return self._notification(str(method), params, msg)
+
+    def _notification(self, method: str, params: dict[str, Any], msg: dict[str, Any] | None = None) -> list[Event]:
         if method == "thread/status/changed":
             return self._status(params.get("status") or {})
         if method == "turn/completed":
@@ -552,7 +545,7 @@ class CodexWarmClient(WarmClient):
             return [WarningEvent(provider=self.provider.name, message=str(text))]
         if method in _QUIET:
             return []
-        return [RawEvent(provider=self.provider.name, data=msg)]
+        return [RawEvent(provider=self.provider.name, data=msg or {"method": method, "params": params})]
 
     def _response(self, msg: dict[str, Any]) -> list[Event]:
         rid = msg.get("id")
@@ -577,6 +570,16 @@ class CodexWarmClient(WarmClient):
             self._turn_id = turn_id
             if self._interrupt_requested:
                 self._send_interrupt()
+
+    def _announce(self) -> list[Event]:
+        """``SessionStarted`` once the turn really runs (cold parity: exec's ``thread.started``, every turn).
+
+        Not before: a thread whose first turn never started has no rollout, and a session that took its id
+        as the resume key would resume a thread codex cannot find."""
+        if self._announced or self._parser is None:
+            return []
+        self._announced = True
+        return self._parser.feed({"type": "thread.started", "thread_id": self._thread_id})
 
     def _send_interrupt(self) -> None:
         if self._interrupt_sent or self._turn_id is None or self._thread_id is None:
@@ -740,14 +743,19 @@ def exec_item(item: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _usage(raw: Mapping[str, Any]) -> UsageStats:
-    return usage_from_codex(
-        {
-            "input_tokens": raw.get("inputTokens"),
-            "cached_input_tokens": raw.get("cachedInputTokens"),
-            "output_tokens": raw.get("outputTokens"),
-            "cache_write_input_tokens": raw.get("cacheWriteInputTokens"),
-            "reasoning_output_tokens": raw.get("reasoningOutputTokens"),
-        }
+    """A v2 ``TokenUsageBreakdown``; like exec's usage, ``inputTokens`` counts the cached input (caw's does not)."""
+
+    def n(key: str) -> int:
+        value = raw.get(key)
+        return int(value) if isinstance(value, int) else 0
+
+    cached = n("cachedInputTokens")
+    return UsageStats(
+        input_tokens=max(0, n("inputTokens") - cached),
+        output_tokens=n("outputTokens"),
+        cache_read_tokens=cached,
+        cache_write_tokens=n("cacheWriteInputTokens"),
+        reasoning_tokens=n("reasoningOutputTokens"),
     )
 
 

@@ -30,6 +30,7 @@ from caw.events import (
 from caw.models import MCPServer, ToolGroup, UsageStats
 from caw.providers import get_provider
 from caw.providers.base import RunConfig, TurnRequest, WarmClosed
+from caw.providers.codex import warm_flags
 from caw.providers.codex_warm import CodexWarmClient, app_server_settings, exec_item
 from tests.fakes.codex_app_server import app_server_binary
 
@@ -43,7 +44,11 @@ def make(fake: tuple[str, Path], tmp_path: Path, **kw: Any) -> CodexWarmClient:
     binary, log = fake
     config = RunConfig(cwd=str(tmp_path), tools=kw.pop("tools", None))
     env = {"PATH": os.environ.get("PATH", ""), "FAKE_APP_SERVER_LOG": str(log), "TZ": "UTC"}
-    return CodexWarmClient(get_provider("codex"), binary, config, env, **kw)
+    client = get_provider("codex").warm_client(binary, config, env)
+    assert isinstance(client, CodexWarmClient)
+    for key, value in kw.items():
+        setattr(client, key, value)
+    return client
 
 
 def turn(client: CodexWarmClient, prompt: str, *, limit: float = 10.0) -> list[Event]:
@@ -286,7 +291,8 @@ def test_thread_start_carries_the_cold_flags(fake: tuple[str, Path], tmp_path: P
         tools=ToolGroup.READER | ToolGroup.WRITER,
         mcp_servers=(MCPServer(name="m1", command="python3", args=("srv.py",), env={"TOKEN": "s3cret"}),),
     )
-    client = CodexWarmClient(get_provider("codex"), binary, config, {"FAKE_APP_SERVER_LOG": str(log)})
+    client = get_provider("codex").warm_client(binary, config, {"FAKE_APP_SERVER_LOG": str(log)})
+    assert client is not None
     try:
         client.start(TurnRequest(prompt="x"), timeout=10)
     finally:
@@ -305,14 +311,13 @@ def test_thread_start_carries_the_cold_flags(fake: tuple[str, Path], tmp_path: P
 
 
 def test_extra_args_map_or_the_session_runs_cold() -> None:
-    settings = app_server_settings(
-        RunConfig(extra_args=("-c", "model=o9", "--disable", "plugins", "-s", "danger-full-access"))
-    )
+    config = RunConfig(extra_args=("-c", "model=o9", "--disable", "plugins", "-s", "danger-full-access"))
+    settings = app_server_settings(config, warm_flags(config))
     assert settings is not None
     assert settings.config["model"] == "o9" and settings.config["features.plugins"] is False
     assert settings.sandbox == "danger-full-access"
     # exec-only options have no app-server equivalent: the provider offers no warm client
-    assert app_server_settings(RunConfig(extra_args=("--ephemeral",))) is None
+    assert app_server_settings(RunConfig(extra_args=("--ephemeral",)), []) is None
     assert get_provider("codex").warm_client("codex", RunConfig(extra_args=("--ephemeral",)), {}) is None
 
 
