@@ -360,6 +360,7 @@ class OpencodeWarmClient(WarmClient):
             return []
         if kind == "connected":
             state.check_now = True  # events may have been lost while the stream was down
+            state.verify_idle = True  # and a fresh stream may open with a stale idle (#26635)
             return []
         obj: dict[str, Any] = item
         etype = str(obj.get("type") or "")
@@ -377,6 +378,8 @@ class OpencodeWarmClient(WarmClient):
             state.last_event_at = self._clock()
         if etype in _IGNORED:
             return []
+        if sid is not None and etype not in ("session.idle", "session.status"):
+            state.verify_idle = False  # the new stream carries the turn: its idle is news again
         try:
             return self._map(state, etype, props, obj)
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -479,6 +482,9 @@ class OpencodeWarmClient(WarmClient):
     def _idle(self, state: _TurnState) -> list[Event]:
         if not (state.running or state.interrupted):
             return []  # idle before the turn ran: a stale one, or the server still preparing the prompt
+        if state.verify_idle:
+            state.check_now = True  # first words of a reconnected stream: the status decides (the backstop)
+            return []
         out: list[Event] = []
         if state.dropped:
             out += self._reconcile(state, final=True)
@@ -582,6 +588,7 @@ class _TurnState:
         self.interrupted = False
         self.dropped = False
         self.check_now = False
+        self.verify_idle = False
         self.done = False
         self.last_event_at = started_at
         self.last_check_at = started_at
@@ -598,15 +605,16 @@ class _SseReader(threading.Thread):
     def __init__(self, client: OpencodeWarmClient) -> None:
         super().__init__(name="caw-opencode-sse", daemon=True)
         self.client = client
-        self._conn: http.client.HTTPConnection | None = None
+        # the stream's socket: http.client lets go of it (conn.sock = None) once a close-delimited response starts
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
     def stop(self) -> None:
         with self._lock:
-            conn = self._conn
-        if conn is not None and conn.sock is not None:
+            sock = self._sock
+        if sock is not None:
             try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -630,9 +638,12 @@ class _SseReader(threading.Thread):
     def _read_once(self, q: queue.SimpleQueue[tuple[str, Any]], first: bool) -> None:
         # 30 s > the server's 10 s heartbeat: a silent socket that long is a dead stream
         conn = self.client.connection(30.0)
-        with self._lock:
-            self._conn = conn
         try:
+            conn.connect()
+            with self._lock:
+                self._sock = conn.sock
+            if self.client._closing.is_set():
+                return
             conn.request("GET", "/event", headers={**self.client.headers(), "Accept": "text/event-stream"})
             resp = conn.getresponse()
             if resp.status != 200:
@@ -655,7 +666,7 @@ class _SseReader(threading.Thread):
                     q.put(("garbled", line))
         finally:
             with self._lock:
-                self._conn = None
+                self._sock = None
             conn.close()
 
 
