@@ -63,9 +63,13 @@ class Live:
     root: Path
     work: Path
     env: dict[str, str]
+    #: run the agents' sessions (and completions) warm: one long-lived CLI per session (issue 14)
+    warm: bool = False
 
     def agent(self, **kw: Any) -> caw.Agent:
         opts: dict[str, Any] = {"cwd": str(self.work), "timeout": 120, **self.harness.agent_kwargs, **kw}
+        if self.warm:
+            opts.setdefault("warm", True)
         return caw.Agent(provider=self.harness.name, **opts)
 
 
@@ -75,6 +79,7 @@ class LiveFactory:
     root: Path
     monkeypatch: pytest.MonkeyPatch
     servers: list[FakeModelServer] = field(default_factory=list)
+    warm: bool = False
 
     def __call__(self, **env_flags: Any) -> Live:
         server = self.harness.fake()
@@ -85,7 +90,7 @@ class LiveFactory:
         work.mkdir(parents=True)
         env = full_env(self.harness.env(server.url, root, **env_flags))
         install_env(self.monkeypatch, env, data_dir=root / "caw-data")
-        return Live(self.harness, server, root, work, env)
+        return Live(self.harness, server, root, work, env, warm=self.warm)
 
     def close(self) -> None:
         for s in self.servers:
@@ -107,6 +112,17 @@ def live_factory(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         yield factory
     finally:
         factory.close()
+
+
+def cli_pid(session: caw.Session) -> int | None:
+    """The pid of the CLI running the session's turn: the warm process, else the current cold turn's."""
+    warm = session._warm
+    if warm is not None and warm._slots:
+        [slot] = warm._slots.values()
+        return slot.client.pid
+    control = session._control
+    process = control._process if control is not None else None
+    return process.pid if process is not None else None
 
 
 def processes_matching(needle: str) -> list[int]:

@@ -7,14 +7,28 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import caw
 from caw.events import RetryEvent, TextEvent, ToolCallEvent, ToolResultEvent
 from tests.background import send_in_background
-from tests.e2e.harness import LiveFactory, kill_quietly, processes_matching, wait_until
+from tests.e2e.conftest import PROVIDERS
+from tests.e2e.harness import LiveFactory, cli_pid, kill_quietly, live_factory, processes_matching, wait_until
 from tests.fakes.replies import Hang, Text, Thinking, ToolCall
+
+#: providers whose scenarios also run warm (issue 14: one long-lived CLI per session, ``Agent(warm=True)``)
+WARM_PARITY = [name for name in ("claude",) if name in PROVIDERS]
+
+
+@pytest.fixture(params=[*PROVIDERS, *(f"{name}-warm" for name in WARM_PARITY)])
+def live(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    name, _, mode = str(request.param).partition("-")
+    for factory in live_factory(name, tmp_path, monkeypatch):
+        factory.warm = mode == "warm"
+        yield factory
 
 
 def test_plain_text(live: LiveFactory) -> None:
@@ -104,9 +118,9 @@ def test_cli_crash_mid_stream_keeps_partial_turn(live: LiveFactory) -> None:
     session = run.agent().start_session()
     send = send_in_background(session, "this will crash")
     wait_until(lambda: run.server.model_requests, 60, "the CLI's model request")
-    control = session._control
-    assert control is not None and control._process is not None and control._process.pid
-    os.kill(control._process.pid, signal.SIGKILL)
+    pid = cli_pid(session)
+    assert pid
+    os.kill(pid, signal.SIGKILL)
     send.join(30)
     err = send.error
     assert isinstance(err, caw.ProviderCrashed), repr(err)
