@@ -242,6 +242,8 @@ class BatchResult:
     cost_usd: float | None = None
     trajectory: Trajectory | None = None
     error: BatchError | None = None
+    #: the validated structured answer of a task with ``output`` (``Turn.parsed``)
+    parsed: Any = None
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -260,6 +262,7 @@ class BatchResult:
             "duration_s": round(self.duration_s, 3),
             "cost_usd": self.cost_usd,
             "error": self.error.to_json() if self.error else None,
+            "parsed": _jsonable(self.parsed),
             "prompt": self.prompt,
             "trajectory": self.trajectory.to_dict() if self.trajectory is not None else None,
         }
@@ -280,7 +283,22 @@ class BatchResult:
             cost_usd=data.get("cost_usd"),
             trajectory=Trajectory.from_dict(traj) if isinstance(traj, dict) else None,
             error=BatchError.from_json(err) if isinstance(err, dict) else None,
+            parsed=data.get("parsed"),
         )
+
+
+def _jsonable(value: Any) -> Any:
+    """A parsed answer as JSON data (a pydantic model dumped, a dataclass as a dict, else as it is)."""
+    if value is None:
+        return None
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 class ResultsFile:
@@ -590,7 +608,7 @@ class _Engine:
             self._threads.append(t)
             t.start()
 
-    def cancel(self) -> None:
+    def cancel(self, *, now: bool = False) -> None:
         """Stop starting tasks and cancel the running turns (returns when their CLIs are gone)."""
         self.stop.set()
         with self.lock:
@@ -598,7 +616,7 @@ class _Engine:
             sessions = list(self._sessions.values())
         for session in sessions:
             try:
-                session.cancel()
+                session.cancel(now=now)
             except Exception:  # one session that cannot cancel must not keep the others running
                 pass
 
@@ -640,7 +658,7 @@ class _Engine:
             result.error.exit_code, result.error.exit_class = code, name
         if self.results is not None:
             redact = self.agent.redactor()
-            self.results.append(redact(json.dumps(result.to_json(), ensure_ascii=False)))
+            self.results.append(redact(json.dumps(result.to_json(), ensure_ascii=False, default=str)))
         with self.lock:
             p = self.progress
             if result.ok:
@@ -685,8 +703,7 @@ class _Engine:
         skips: list[Attempt] = []
         session: Any = None
         try:
-            if "output" in task.overrides:
-                raise ConfigurationError(f"task {task.key}: structured output (output=) is not supported by this caw")
+            call = {"output": task.overrides["output"]} if "output" in task.overrides else {}
             order = self._order(task)
             with self.lock:
                 self.progress.waiting.pop(task.key, None)
@@ -699,7 +716,7 @@ class _Engine:
                     raise _Stopped
                 self._sessions[task.key] = session
                 self.progress.running[task.key] = usable[0] if len(usable) == 1 else ",".join(usable)
-            with session.stream(task.prompt) as stream:
+            with session.stream(task.prompt, **call) as stream:
                 for ev in stream:
                     self._observe(task.key, session, ev)
                 turn = stream.turn
@@ -707,7 +724,9 @@ class _Engine:
                 raise TurnFailed(turn.provider, f"the turn ended as {turn.status}", turn=turn)
             traj = session.end()
             self._learn(traj.attempts, None)
-            return self._result(task, started, skips, traj, None)
+            result = self._result(task, started, skips, traj, None)
+            result.parsed = getattr(turn, "parsed", None)
+            return result
         except _Stopped:
             self._cancelled(task)
             return None
@@ -845,9 +864,12 @@ class Batch:
         self._deliver_to = deliver
         self._engine.start()
 
-    def cancel(self) -> None:
-        """Cancel the running turns and start nothing more; returns when their CLIs are gone. Thread-safe."""
-        self._engine.cancel()
+    def cancel(self, *, now: bool = False) -> None:
+        """Cancel the running turns and start nothing more; returns when their CLIs are gone. Thread-safe.
+
+        ``now=True`` kills the CLIs' process trees without their grace period (a second Ctrl-C).
+        """
+        self._engine.cancel(now=now)
 
     def close(self) -> None:
         """Cancel what runs, wait for the workers, release the results file. Idempotent."""

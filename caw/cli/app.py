@@ -386,3 +386,9 @@ def chat(
         return int(result.exit_code)
 
     raise typer.Exit(guard(debug, body))
+
+
+# issue 20: `caw batch` lives in its own module (caw/cli/batch.py)
+from caw.cli.batch import batch_command  # noqa: E402
+
+app.command("batch")(batch_command)
