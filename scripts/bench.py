@@ -13,7 +13,10 @@ Prints:
 3. the import time of caw, caw.cli and caw.errors (`python -X importtime`, bytecode cached, the median of
    7 fresh interpreters; target for caw ≤ 60 ms);
 4. parse throughput: events/s through a real pty from a fake CLI streaming 100,000 events (≥ 50,000);
-5. peak RSS of a turn with 50 MB of tool output, as a multiple of the output kept (≤ 3×).
+5. peak RSS of a turn with 50 MB of tool output, as a multiple of the output kept (≤ 3×);
+6. for each provider with a warm mode (issue 14): a 5-turn warm session ÷ a 5-turn cold session (median of
+   the per-pair ratios of N alternating pairs; goal ≤ 0.35), the median latency of turns 2-5 warm against a
+   cold turn, and a one-turn warm session ÷ a one-turn cold one (what decides ``completion()``).
 
     .venv/bin/python scripts/bench.py                 # everything
     .venv/bin/python scripts/bench.py --pairs 7 --providers claude,codex
@@ -368,13 +371,93 @@ def bench_rss(size: int) -> None:
     )
 
 
+def _session_turns(agent: object, server: object, turns: int) -> tuple[float, list[float]]:
+    """Wall time of a whole ``turns``-turn session (start to end) and each send's latency."""
+    t0 = time.perf_counter()
+    session = agent.start_session()  # type: ignore[attr-defined]
+    lat: list[float] = []
+    try:
+        for i in range(turns):
+            server.enqueue(Text(f"reply {i} from the fake"))  # type: ignore[attr-defined]
+            t1 = time.perf_counter()
+            session.send(f"{PROMPT} ({i})")
+            lat.append(time.perf_counter() - t1)
+    finally:
+        session.end()
+    return time.perf_counter() - t0, lat
+
+
+def bench_warm(name: str, pairs: int, turns: int = 5) -> None:
+    """Section 6: warm sessions against cold ones, on the same fake, alternating."""
+    import caw
+    from caw.providers import get_provider
+    from caw.providers.base import RunConfig
+
+    try:
+        provider = get_provider(name)
+    except caw.UnknownProviderError:
+        print(f"warm      {name:9} not available in this build")
+        return
+    with tempfile.TemporaryDirectory(prefix=f"caw-bench-warm-{name}-") as tmp, _fake_for(name) as server:
+        root = Path(tmp)
+        work = root / "work"
+        work.mkdir()
+        env, agent_kw = _provider_setup(name, server.url, root)
+        old_env = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        os.environ["CAW_DATA_DIR"] = str(root / "caw-data")
+        try:
+            binary = provider.locate(env)
+            if binary is None:
+                print(f"warm      {name:9} not installed")
+                return
+            probe = provider.warm_client(binary, RunConfig(cwd=str(work)), env)
+            if probe is None:
+                print(f"warm      {name:9} skipped: {name} has no warm client (its turns run cold)")
+                return
+            probe.close(0.0)
+            kw = {"cwd": str(work), "auto_wait": False, **agent_kw}
+            warm = caw.Agent(provider=name, warm=True, **kw)  # type: ignore[arg-type]
+            cold = caw.Agent(provider=name, warm=False, **kw)  # type: ignore[arg-type]
+            _session_turns(warm, server, 2)  # first starts (caches, opencode's migration) out of the figures
+            _session_turns(cold, server, 1)
+            ratios: list[float] = []
+            warm_later: list[float] = []
+            cold_turns: list[float] = []
+            one: list[float] = []
+            for i in range(pairs):
+                order = [(warm, True), (cold, False)] if i % 2 == 0 else [(cold, False), (warm, True)]
+                result: dict[bool, float] = {}
+                for agent, is_warm in order:
+                    total, lat = _session_turns(agent, server, turns)
+                    result[is_warm] = total
+                    (warm_later.extend(lat[1:]) if is_warm else cold_turns.extend(lat))
+                ratios.append(result[True] / result[False])
+                w1, _ = _session_turns(warm, server, 1)
+                c1, _ = _session_turns(cold, server, 1)
+                one.append(w1 / c1)
+            ratio = statistics.median(ratios)
+            verdict = "ok" if ratio <= 0.35 else "OVER GOAL"
+            later, coldm = statistics.median(warm_later), statistics.median(cold_turns)
+            print(
+                f"warm      {name:9} {turns}-turn warm session / {turns} cold turns {ratio:5.3f} (goal <= 0.35: "
+                f"{verdict}); turns 2-{turns} warm {later * 1000:6.0f} ms vs a cold turn {coldm * 1000:6.0f} ms; "
+                f"one turn warm / cold {statistics.median(one):5.2f}"
+            )
+        finally:
+            os.environ.clear()
+            os.environ.update(old_env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=7, help="alternating caw/raw pairs per provider (>= 7)")
     ap.add_argument("--providers", default="claude,codex,opencode")
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rss-mb", type=int, default=50)
-    ap.add_argument("--skip", default="", help="comma list of: ratio,run,imports,throughput,rss")
+    ap.add_argument("--skip", default="", help="comma list of: ratio,run,imports,throughput,rss,warm")
+    ap.add_argument("--warm-pairs", type=int, default=5, help="alternating warm/cold session pairs per provider")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if "ratio" not in skip:
@@ -389,6 +472,9 @@ def main() -> None:
         bench_throughput(args.events)
     if "rss" not in skip:
         bench_rss(args.rss_mb * 1_000_000)
+    if "warm" not in skip:
+        for name in args.providers.split(","):
+            bench_warm(name.strip(), max(1, args.warm_pairs))
 
 
 if __name__ == "__main__":
