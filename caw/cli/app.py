@@ -1,4 +1,4 @@
-"""The typer app: run, resume, sessions, doctor, traj show, schema, chat. Thin commands over ``runner``."""
+"""The typer app: run, resume, sessions, doctor, traj show/html, view, schema, chat. Thin commands over ``runner``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, Optional, get_type_hints
 
 import typer
 
@@ -17,7 +17,7 @@ from caw.cli.runner import CliContext, execute, guard
 from caw.models import Trajectory
 
 if TYPE_CHECKING:
-    pass
+    from caw.viewer.source import Source
 
 
 # ---- the typer app ------------------------------------------------------------------------------------
@@ -71,6 +71,9 @@ TimeoutOpt = Annotated[Optional[str], typer.Option("--timeout", help="Give up on
 IdleOpt = Annotated[Optional[str], typer.Option("--idle-timeout", help="Give up when the CLI is silent this long.")]
 FirstOutputOpt = Annotated[
     Optional[str], typer.Option("--first-output-timeout", help="Give up when the model has not answered this long.")
+HtmlOpt = Annotated[
+    Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report to this file.")
+]
 ]
 SaveOpt = Annotated[Optional[Path], typer.Option("--save", help="Also write the trajectory JSON to this file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the final trajectory as JSON.")]
@@ -99,6 +102,7 @@ def _root(
 
 #: the options run and resume share: (parameter, annotation name in this module, default). Declared once
 #: and added to both commands' signatures, so typer shows the same options, help and defaults for both.
+    ("html", "HtmlOpt", None),
 _RUN_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("provider", "ProviderOpt", None),
     ("model", "ModelOpt", None),
@@ -271,6 +275,8 @@ def doctor(
         if installed:
             fix = login_hint(installed[0].provider)
         else:
+    full: Annotated[bool, typer.Option("--full", help="Do not fold tool outputs and long texts.")] = False,
+    data_dir: DataDirOpt = None,
             from caw.providers import get_provider
 
             wrong = get_provider(order[0]).not_installed().reason  # a CAW_<NAME>_BIN naming no executable
@@ -283,20 +289,22 @@ def doctor(
 
 @traj_app.command("show")
 def traj_show(
-    file: Annotated[Path, typer.Argument(help="A trajectory JSON (caw run --json / --save, or a session dir).")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A trajectory JSON (run --json / --save), a session dir, a session id or a handle."),
+    ],
     step: Annotated[Optional[int], typer.Option("--step", "-s", help="Print step N in full (see docs/cli.md).")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Show a saved trajectory: turns, tool calls (outputs folded), usage, attempts, limits."""
+    """Show a saved trajectory: header, turns, tool calls (outputs folded), subagents. Paged on a terminal."""
 
     def body() -> int:
-        from rich.console import Console
+        from caw.cli.reports import render_step, steps
 
-        from caw.cli.reports import render_step, render_trajectory, steps
-
-        traj = load_trajectory(file)
+        loaded = load_source_arg(file, data_dir)
+        traj = loaded.trajectory
         if step is None:
-            render_trajectory(Console(highlight=False, soft_wrap=True), traj, source=str(file))
+            _show_paged(loaded, str(file), full)
             return 0
         all_steps = steps(traj)
         if not 1 <= step <= len(all_steps):
@@ -309,31 +317,109 @@ def traj_show(
     raise typer.Exit(guard(debug, body))
 
 
-_TRAJECTORY_KEYS = frozenset({"turns", "session_id", "agent"})
+def _show_paged(loaded: Source, source: str, full: bool) -> None:
+    """``caw traj show`` on a terminal: through the pager ($PAGER, else less) when longer than the screen."""
+    import io
+    import os
+
+    from rich.console import Console
+
+    from caw.cli.reports import render_trajectory
+
+    if not sys.stdout.isatty():
+        console = Console(highlight=False, soft_wrap=True)
+        render_trajectory(console, loaded.trajectory, source=source, full=full, loaded=loaded)
+        return
+    screen = Console(highlight=False)
+    buffer = io.StringIO()
+    colours: Literal["truecolor", "standard"] = "truecolor" if screen.color_system == "truecolor" else "standard"
+    capture = Console(
+        file=buffer, highlight=False, soft_wrap=True, force_terminal=True, color_system=colours, width=screen.width
+    )
+    render_trajectory(capture, loaded.trajectory, source=source, full=full, loaded=loaded)
+    text = buffer.getvalue()
+    if text.count("\n") < screen.height:
+        sys.stdout.write(text)
+        return
+    import pydoc
+
+    os.environ.setdefault("LESS", "-FRX")  # keep the colours; leave short output on the screen
+    pydoc.pager(text)
+
+
+@traj_app.command("html")
+def traj_html(
+    file: Annotated[Path, typer.Argument(help="A trajectory JSON, a session dir, a session id or a resume handle.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Write the HTML report to this file.")],
+    data_dir: DataDirOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a self-contained HTML report of a trajectory (no network; opens from file:// or a CI artifact)."""
+
+    def body() -> int:
+        from caw.viewer.html import write_report
+
+        loaded = load_source_arg(file, data_dir)
+        if output.is_dir():
+            raise UsageProblem(f"-o {output} is a directory", "pass a file path for the report, e.g. report.html")
+        size = write_report(loaded, output)
+        sys.stderr.write(f"caw: wrote {output} ({size / 1024:,.0f} KiB, {len(loaded.trajectory.turns)} turn(s))\n")
+        return 0
+
+    raise typer.Exit(guard(debug, body))
+
+
+@app.command()
+def view(
+    data_dir: Annotated[
+        Optional[Path], typer.Argument(help="The data dir to serve [env CAW_DATA_DIR, else caw's data dir].")
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Listen on this port of 127.0.0.1 (default: a free one).")] = 0,
+    open_browser: Annotated[bool, typer.Option("--open", help="Also open the page in the browser.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Browse the sessions of a data dir in the browser (read-only, 127.0.0.1 only; Ctrl-C stops it)."""
+
+    def body() -> int:
+        from caw.viewer.server import ViewerServer
+
+        root = data_dir or default_data_dir()
+        if not root.is_dir():
+            raise UsageProblem(f"{root} is not a directory", "pass a caw data dir (`caw sessions` lists its sessions)")
+        if not 0 <= port <= 65535:
+            raise UsageProblem(f"--port {port} is not a port", "pass 1-65535, or leave it out for a free one")
+        try:
+            server = ViewerServer(root, port=port)
+        except OSError as exc:
+            raise UsageProblem(f"cannot listen on 127.0.0.1:{port} ({exc.strerror})", "pick another --port") from None
+        typer.echo(f"caw view: serving {root} at {server.url} (Ctrl-C stops)")
+        sys.stdout.flush()
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    raise typer.Exit(guard(debug, body))
+
+
+def load_source_arg(path: Path, data_dir: Path | None) -> Source:
+    """A trajectory from a JSON file, a session dir, or a session id / resume handle in the data dir."""
+    from caw.viewer.source import SourceError, load_source
+
+    try:
+        return load_source(path, data_dir or default_data_dir())
+    except SourceError as exc:
+        raise UsageProblem(str(exc), exc.hint or "pass a trajectory JSON file or a session dir") from None
 
 
 def load_trajectory(path: Path) -> Trajectory:
     """A trajectory from a JSON file (``--json`` output, ``--save``, ``trajectory.json``) or a session dir."""
-    target = path / "trajectory.json" if path.is_dir() else path
-    try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageProblem(f"cannot read {target}: {exc}", "pass a trajectory JSON file or a session dir") from None
-    except json.JSONDecodeError as exc:
-        raise UsageProblem(f"{target} is not JSON ({exc})", "pass a trajectory JSON file") from None
-    # every field of a trajectory has a default, so ``{}`` (or any other JSON object) would validate as one
-    if not isinstance(data, dict) or not _TRAJECTORY_KEYS & data.keys():
-        kinds = {dict: "object without turns, session_id or agent", list: "array", str: "string", bool: "boolean"}
-        what = kinds.get(type(data), "null" if data is None else "number")
-        raise UsageProblem(
-            f"{target} is not a caw trajectory (a JSON {what})",
-            "pass a file written by `caw run --json` / --save, or a session dir",
-        )
-    try:
-        return Trajectory.from_dict(data)
-    except ValueError as exc:
-        first = str(exc).splitlines()[0]
-        raise UsageProblem(f"{target} is not a caw trajectory ({first})", "pass a trajectory JSON file") from None
+    return load_source_arg(path, None).trajectory
 
 
 @app.command()

@@ -38,6 +38,8 @@ class RunArgs:
     idle_timeout: str | None = None
     first_output_timeout: str | None = None
     save: Path | None = None
+    #: write the HTML report of the trajectory here after the run (issue 21)
+    html: Path | None = None
     json: bool = False
     jsonl: bool = False
     quiet: bool = False
@@ -60,6 +62,10 @@ class RunArgs:
             raise UsageProblem("--no-wait and --max-wait exclude each other", "pick one")
         data_dir = self.data_dir or default_data_dir()
         # issue 12: a bad data dir or --save target fails now, in one line, not after the paid turn
+        if self.html is not None:
+            if self.html.is_dir():
+                raise UsageProblem(f"--html {self.html} is a directory", "pass a file path for the report")
+            check_writable_arg(f"--html {self.html}", self.html.parent, named=self.html)
         check_writable_arg(self._data_dir_label(data_dir), data_dir)
         if self.save is not None:
             if self.save.is_dir():

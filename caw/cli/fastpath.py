@@ -39,6 +39,7 @@ RUN_OPTIONS: dict[str, tuple[str, str]] = {
     "--idle-timeout": ("idle_timeout", "str"),
     "--first-output-timeout": ("first_output_timeout", "str"),
     "--save": ("save", "path"),
+    "--html": ("html", "path"),
     "--json": ("json", "flag"),
     "--jsonl": ("jsonl", "flag"),
     "--quiet": ("quiet", "flag"),

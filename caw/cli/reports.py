@@ -15,6 +15,8 @@ from rich.text import Text
 
 from caw.cli.views import clip, fold, local_and_utc, seconds_text, tool_call_text, usage_text
 from caw.models import TextBlock, ThinkingBlock, ToolUse, Trajectory, Turn
+from caw.viewer.source import Source, SourceError, resolve_subagent, subagent_link
+from caw.viewer.summary import summarize
 
 Mode = Literal["live", "plain", "quiet", "json", "jsonl"]
 
@@ -36,20 +38,31 @@ class Step:
     kind: Literal["user", "text", "thinking", "tool"]
     title: str
     body: str
+    #: a tool call that ran a subagent: the link to its trajectory (as the ToolUse JSON holds it)
+    link: Any = None
 
 
-def steps(traj: Trajectory) -> list[Step]:
+def steps(traj: Trajectory, raw: dict[str, Any] | None = None) -> list[Step]:
+    """The numbered steps of ``traj``; ``raw`` (its JSON as stored) supplies each tool call's subagent link."""
+    found = raw.get("turns") if raw is not None else None
+    raw_turns: list[Any] = found if isinstance(found, list) else []
     out: list[Step] = []
     for t_index, turn in enumerate(traj.turns, start=1):
         out.append(Step(len(out) + 1, t_index, "user", "user", turn.input))
-        for block in turn.output:
+        raw_turn = raw_turns[t_index - 1] if t_index - 1 < len(raw_turns) else {}
+        raw_blocks = raw_turn.get("output") if isinstance(raw_turn, dict) else None
+        for b_index, block in enumerate(turn.output):
             n = len(out) + 1
             if isinstance(block, TextBlock):
                 out.append(Step(n, t_index, "text", "text", block.text))
             elif isinstance(block, ThinkingBlock):
                 out.append(Step(n, t_index, "thinking", "thinking", block.text))
             elif isinstance(block, ToolUse):
-                out.append(Step(n, t_index, "tool", _tool_title(block), block.output or ""))
+                raw_block = raw_blocks[b_index] if isinstance(raw_blocks, list) and b_index < len(raw_blocks) else {}
+                link = subagent_link(
+                    {**block.model_dump(mode="json"), **(raw_block if isinstance(raw_block, dict) else {})}
+                )
+                out.append(Step(n, t_index, "tool", _tool_title(block), block.output or "", link))
     return out
 
 
@@ -58,50 +71,81 @@ def _tool_title(use: ToolUse) -> str:
     return f"tool {tool_call_text(use.name, use.arguments)}{status}"
 
 
-def render_trajectory(console: Console, traj: Trajectory, *, source: str = "") -> None:
-    """A readable overview: header, fallback attempts, each turn with its steps (tool output folded)."""
-    title = f"caw trajectory {traj.session_id}" + (f" ({source})" if source else "")
-    console.print(Text(title, style="bold"))
+def render_trajectory(
+    console: Console,
+    traj: Trajectory,
+    *,
+    source: str = "",
+    full: bool = False,
+    loaded: Source | None = None,
+    indent: str = "",
+) -> None:
+    """A readable overview: header (outcome, totals, attempts, limit waits), then each turn with its steps.
+
+    Tool output is folded to ``FOLD_LINES`` lines unless ``full``; ``loaded`` (the trajectory as loaded, with
+    its raw JSON and base dir) lets a tool call that ran a subagent show the subagent's trajectory nested.
+    """
+    nested = bool(indent)
+    title = ("subagent " if nested else "caw trajectory ") + traj.session_id + (f" ({source})" if source else "")
+    console.print(Text(indent + title, style="bold"))
+    s = summarize(traj)
+    duration = seconds_text(s.duration_ms) + (f" working · {seconds_text(s.wall_ms)} wall clock" if s.wall_ms else "")
     facts = [
-        ("provider", traj.agent or "-"),
-        ("model", traj.model or next((t.model for t in reversed(traj.turns) if t.model), None) or "-"),
+        ("provider", s.provider or "-"),
+        ("model", s.model or "-"),
         ("effort", traj.reasoning or "-"),
+        ("outcome", s.outcome),
         ("created", local_and_utc(traj.created_at)),
         ("cwd", traj.cwd or "-"),
-        ("turns", str(len(traj.turns))),
-        ("usage", f"{usage_text(traj.usage)} · {seconds_text(traj.duration_ms)}"),
+        ("turns", str(s.turns)),
+        ("tools", f"{s.tool_calls} call(s)" + (f", {s.tool_errors} failed" if s.tool_errors else "")),
+        ("usage", f"{usage_text(s.usage)} · {s.usage.total_tokens:,} tokens · {duration}"),
     ]
     if traj.resume_handle:
         facts.append(("resume", f"caw resume {traj.resume_handle}"))
     if traj.usage_limited:
         facts.append(("limits", "this conversation ran into a usage limit"))
+    for wait in s.waits:
+        waited = f"waited {seconds_text(wait.waited_ms)}" if wait.waited_ms is not None else "not resumed"
+        reset = f", reset {local_and_utc(wait.resets_at)}" if wait.resets_at else ""
+        facts.append(("wait", f"turn {wait.turn}: {wait.kind} limit, {waited}{reset}"))
     if traj.pending_message is not None:
         facts.append(("pending", clip(traj.pending_message, 100) + " (not answered yet)"))
     for label, value in facts:
-        console.print(Text.assemble((f"  {label:<9}", "dim"), value))
+        console.print(Text.assemble((f"{indent}  {label:<9}", "dim"), value))
     for note in traj.notes:
-        console.print(Text(f"  note     {note}", style="yellow"))
+        console.print(Text(f"{indent}  note     {note}", style="yellow"))
     if traj.attempts:
-        console.print(Text("attempts", style="bold"))
+        console.print(Text(indent + "attempts", style="bold"))
         for a in traj.attempts:
-            line = f"  {a.provider}: {a.reason}"
+            line = f"{indent}  {a.provider}: {a.reason}"
             if a.resets_at is not None:
                 line += f", resets {local_and_utc(a.resets_at)}"
             if a.error:
                 line += f" ({clip(a.error, 120)})"
             console.print(Text(line, style="green" if a.reason == "answered" else "yellow"))
     by_turn: dict[int, list[Step]] = {}
-    for step in steps(traj):
+    for step in steps(traj, loaded.raw if loaded is not None else None):
         by_turn.setdefault(step.turn_index, []).append(step)
-    show_cmd = f"caw traj show {shlex.quote(source) if source else 'FILE'}"
+    show_cmd = "--full" if nested else f"caw traj show {shlex.quote(source) if source else 'FILE'} --step"
+    context = _TurnContext(show_cmd, full, loaded, indent)
     for t_index, turn in enumerate(traj.turns, start=1):
-        _render_turn(console, t_index, turn, by_turn.get(t_index, []), show_cmd)
+        _render_turn(console, t_index, turn, by_turn.get(t_index, []), context)
 
 
-def _render_turn(console: Console, index: int, turn: Turn, turn_steps: list[Step], show_cmd: str) -> None:
+@dataclass(frozen=True)
+class _TurnContext:
+    show_cmd: str
+    full: bool
+    loaded: Source | None
+    indent: str
+
+
+def _render_turn(console: Console, index: int, turn: Turn, turn_steps: list[Step], ctx: _TurnContext) -> None:
     status_style = "green" if turn.status == "completed" else "red"
+    ind = ctx.indent
     head = Text.assemble(
-        (f"turn {index}", "bold"),
+        (f"{ind}turn {index}", "bold"),
         " · ",
         (turn.status, status_style),
         f" · {turn.provider or '-'}" + (f" ({turn.model})" if turn.model else ""),
@@ -109,28 +153,51 @@ def _render_turn(console: Console, index: int, turn: Turn, turn_steps: list[Step
     )
     console.print(head)
     if turn.error is not None:
-        console.print(Text(f"  error: {turn.error.type} ({turn.error.reason}): {turn.error.message}", style="red"))
+        console.print(Text(f"{ind}  error: {turn.error.type} ({turn.error.reason}): {turn.error.message}", style="red"))
     if turn.limit is not None:
         when = local_and_utc(turn.limit.resets_at) if turn.limit.resets_at else "unknown"
         kind = turn.limit.kind + ("" if turn.limit.waitable else ", not waitable")
-        console.print(Text(f"  limit: {kind}, resets {when}", style="yellow"))
+        console.print(Text(f"{ind}  limit: {kind}, resets {when}", style="yellow"))
     if turn.retries:
-        console.print(Text(f"  the CLI retried {turn.retries} time(s) on its own", style="dim"))
+        console.print(Text(f"{ind}  the CLI retried {turn.retries} time(s) on its own", style="dim"))
+    if turn.denied_tools:
+        console.print(Text(f"{ind}  refused tool uses: {', '.join(turn.denied_tools)}", style="red"))
     for step in turn_steps:
-        _render_step_folded(console, step, show_cmd)
+        _render_step_folded(console, step, ctx)
+        if step.link is not None:
+            _render_subagent(console, step, ctx)
 
 
 _STEP_STYLE = {"user": "bold blue", "text": "", "thinking": "dim italic", "tool": "cyan"}
 
 
-def _render_step_folded(console: Console, step: Step, show_cmd: str) -> None:
-    shown, more = fold(step.body)
-    label = Text.assemble((f"  [{step.number}] ", "dim"), (step.title, _STEP_STYLE[step.kind] or "bold"))
+def _render_step_folded(console: Console, step: Step, ctx: _TurnContext) -> None:
+    ind = ctx.indent
+    if ctx.full:
+        shown, more = step.body.rstrip("\n").splitlines() or [""], 0
+    else:
+        shown, more = fold(step.body)
+    style = "red" if step.kind == "tool" and step.title.endswith("(error)") else (_STEP_STYLE[step.kind] or "bold")
+    label = Text.assemble((f"{ind}  [{step.number}] ", "dim"), (step.title, style))
     console.print(label)
     for line in shown:
-        console.print(Text(f"      {line}", style="dim" if step.kind == "tool" else ""))
+        console.print(Text(f"{ind}      {line}", style="dim" if step.kind == "tool" else ""))
     if more:
-        console.print(Text(f"      … +{more} lines ({show_cmd} --step {step.number})", style="dim"))
+        hint = ctx.show_cmd if ctx.show_cmd == "--full" else f"{ctx.show_cmd} {step.number}"
+        console.print(Text(f"{ind}      … +{more} lines ({hint})", style="dim"))
+
+
+def _render_subagent(console: Console, step: Step, ctx: _TurnContext) -> None:
+    base = ctx.loaded.base_dir if ctx.loaded is not None else None
+    try:
+        sub = resolve_subagent(step.link, base)
+    except SourceError as exc:
+        console.print(Text(f"{ctx.indent}      subagent trajectory not found: {exc}", style="yellow"))
+        return
+    if len(ctx.indent) >= 24:  # four levels deep: enough
+        console.print(Text(f"{ctx.indent}      subagent {sub.trajectory.session_id} (nested too deep to show)"))
+        return
+    render_trajectory(console, sub.trajectory, full=ctx.full, loaded=sub, indent=ctx.indent + "      ")
 
 
 def render_step(out: IO[str], step: Step) -> None:

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -26,7 +27,7 @@ from caw.errors import (
     UsageLimitError,
 )
 from caw.events import Event, LimitWaitEvent
-from caw.models import ToolGroup, Turn
+from caw.models import ToolGroup, Trajectory, Turn
 from caw.redact import NO_REDACTION, Redactor
 
 if TYPE_CHECKING:
@@ -307,6 +308,8 @@ def _finish(
         waited_ms=waited_ms,
     )
     view.finish(outcome)
+    if args.html is not None and traj is not None:
+        _write_html(args.html, traj, session, stderr)
     refused = refusal_warning(turn or getattr(error, "turn", None), _granted(args))
     if refused:
         stderr.write(f"caw: warning: {refused}\n")
@@ -320,6 +323,26 @@ def _finish(
     ci.report(outcome, os.environ, stderr.redact)
     REPORTED.append(outcome.exit_code)
     return outcome.exit_code
+
+
+def _write_html(path: Path, traj: Trajectory, session: Session | None, stderr: RedactingStream) -> None:
+    """``--html FILE``: the report of the run's trajectory, masked like the saved files (issue 17.4)."""
+    import json
+
+    from caw.errors import StorageError
+    from caw.state.store import atomic_write_text
+    from caw.viewer.html import render_report
+    from caw.viewer.source import Source
+
+    raw = traj.to_dict()
+    if session is not None:  # masked as trajectory.json is: the JSON text, then parsed back
+        raw = json.loads(session.redact(json.dumps(raw, ensure_ascii=False)))
+    base = getattr(session, "session_dir", None)
+    source = Source(Trajectory.from_dict(raw), raw, base if isinstance(base, Path) else None, traj.session_id)
+    try:
+        atomic_write_text(path, render_report(source))
+    except StorageError as exc:  # the run itself is over: its exit code stands, the report is a warning
+        stderr.write(f"caw: warning: --html: {exc}\n")
 
 
 #: the exit codes of the runs this process has reported (``caw.cli.main`` exits with the last one when a

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from caw.errors import StorageError
-from caw.models import Trajectory
-from caw.state.store import TRAJECTORY_FILE, SessionStore
+from caw.models import Trajectory, Turn
+from caw.state.store import TRAJECTORY_FILE, TURNS_FILE, SessionStore, read_jsonl
 
 #: keys of a trajectory JSON of which at least one must be present (every field has a default, so ``{}``
 #: would validate as an empty trajectory)
@@ -21,10 +21,11 @@ TRAJECTORY_KEYS = frozenset({"turns", "session_id", "agent"})
 
 
 class SourceError(ValueError):
-    """``source`` names no readable trajectory; ``why`` says what is wrong, ``hint`` what to pass instead."""
+    """``source`` names no readable trajectory: ``why`` says what is wrong (a predicate: "is not JSON (...)"),
+    ``hint`` what to pass instead."""
 
     def __init__(self, source: str, why: str, hint: str = "") -> None:
-        super().__init__(f"{source}: {why}")
+        super().__init__(f"{source} {why}")
         self.source = source
         self.why = why
         self.hint = hint
@@ -49,20 +50,20 @@ def parse_json_trajectory(text: str, label: str) -> tuple[Trajectory, dict[str, 
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(label, f"not JSON ({exc})", "pass a trajectory JSON file") from None
+        raise SourceError(label, f"is not JSON ({exc})", "pass a trajectory JSON file") from None
     if not isinstance(data, dict) or not TRAJECTORY_KEYS & data.keys():
         kinds = {dict: "object without turns, session_id or agent", list: "array", str: "string", bool: "boolean"}
         what = kinds.get(type(data), "null" if data is None else "number")
         raise SourceError(
             label,
-            f"not a caw trajectory (a JSON {what})",
+            f"is not a caw trajectory (a JSON {what})",
             "pass a file written by `caw run --json` / --save, or a session dir",
         )
     try:
         return Trajectory.from_dict(data), data
     except ValueError as exc:
         first = str(exc).splitlines()[0]
-        raise SourceError(label, f"not a caw trajectory ({first})", "pass a trajectory JSON file") from None
+        raise SourceError(label, f"is not a caw trajectory ({first})", "pass a trajectory JSON file") from None
 
 
 def load_file(path: Path, label: str | None = None) -> Source:
@@ -70,7 +71,7 @@ def load_file(path: Path, label: str | None = None) -> Source:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(name, f"cannot read it ({exc})", "pass a trajectory JSON file or a session dir") from None
+        raise SourceError(name, f"cannot be read ({exc})", "pass a trajectory JSON file or a session dir") from None
     traj, raw = parse_json_trajectory(text, name)
     return Source(traj, raw, path.parent, name)
 
@@ -78,11 +79,23 @@ def load_file(path: Path, label: str | None = None) -> Source:
 def load_session_dir(directory: Path, label: str | None = None) -> Source:
     """A session dir: its ``trajectory.json``, or, when that is missing or damaged, what ``turns.jsonl`` holds."""
     name = label or str(directory)
+    if directory.parent.name != "sessions":  # not in a store (a subagent's dir): the files as they are
+        if (directory / TRAJECTORY_FILE).is_file():
+            loaded = load_file(directory / TRAJECTORY_FILE, name)
+            return Source(loaded.trajectory, loaded.raw, directory, name)
+        turns = []
+        for record in read_jsonl(directory / TURNS_FILE):
+            try:
+                turns.append(Turn.model_validate(record))
+            except ValueError:
+                continue
+        rebuilt = Trajectory(session_id=directory.name, turns=turns, agent=turns[-1].provider if turns else "")
+        return Source(rebuilt, rebuilt.to_dict(), directory, name)
     try:
         traj = SessionStore(directory.parent.parent).load(directory.name)
     except (StorageError, FileNotFoundError, ValueError) as exc:
         hint = "pass a session dir, a trajectory JSON file, a session id or a handle"
-        raise SourceError(name, str(exc), hint) from None
+        raise SourceError(name, f"cannot be loaded ({exc})", hint) from None
     raw: dict[str, Any] = {}
     try:
         loaded = json.loads((directory / TRAJECTORY_FILE).read_text(encoding="utf-8"))
@@ -99,14 +112,14 @@ def load_source(source: str | Path, data_dir: Path | str | None = None) -> Sourc
 
     >>> load_source("/nonexistent/traj.json")
     Traceback (most recent call last):
-    caw.viewer.source.SourceError: /nonexistent/traj.json: no such file, session id or resume handle
+    caw.viewer.source.SourceError: /nonexistent/traj.json names no file, session id or resume handle
     """
     text = str(source)
     path = Path(text).expanduser()
     if path.is_dir():
         if (path / TRAJECTORY_FILE).is_file() or (path / "turns.jsonl").is_file():
             return load_session_dir(path, text)
-        raise SourceError(text, "a directory with no trajectory.json or turns.jsonl", "pass a session dir")
+        raise SourceError(text, "is a directory with no trajectory.json or turns.jsonl", "pass a session dir")
     if path.is_file():
         return load_file(path, text)
     if data_dir is not None:
@@ -114,7 +127,8 @@ def load_source(source: str | Path, data_dir: Path | str | None = None) -> Sourc
         session_id = _session_id_of(text.strip())
         if session_id and (store.root / "sessions" / session_id).is_dir():
             return load_session_dir(store.session_dir(session_id), text)
-    raise SourceError(text, "no such file, session id or resume handle", "pass a trajectory JSON file or a session dir")
+    hint = "pass a trajectory JSON file, a session dir, or a session id or handle of the data dir"
+    raise SourceError(text, "names no file, session id or resume handle", hint)
 
 
 def _session_id_of(text: str) -> str | None:
@@ -151,13 +165,13 @@ def resolve_subagent(link: Any, base_dir: Path | None) -> Source:
             try:
                 return Source(Trajectory.from_dict(link), link, base_dir, "embedded subagent trajectory")
             except ValueError as exc:
-                raise SourceError("subagent", f"not a caw trajectory ({str(exc).splitlines()[0]})") from None
+                raise SourceError("subagent", f"is not a caw trajectory ({str(exc).splitlines()[0]})") from None
         for key in ("path", "trajectory_path", "session_dir", "session_id", "id"):
             if isinstance(link.get(key), str) and link[key]:
                 return resolve_subagent(link[key], base_dir)
-        raise SourceError("subagent", "the link names no path or session id")
+        raise SourceError("subagent", "names no path or session id")
     if not isinstance(link, str) or base_dir is None:
-        raise SourceError("subagent", "the link cannot be resolved")
+        raise SourceError("subagent", "cannot be resolved")
     roots = [base_dir.resolve()]
     if base_dir.parent.name == "sessions":
         roots.append(base_dir.parent.resolve())
@@ -173,4 +187,4 @@ def resolve_subagent(link: Any, base_dir: Path | None) -> Source:
                 return load_session_dir(resolved, link)
             if resolved.is_file():
                 return load_file(resolved, link)
-    raise SourceError(link, "the subagent trajectory is not in the parent session's directory")
+    raise SourceError(link, "is not in the parent session's directory")

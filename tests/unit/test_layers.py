@@ -31,6 +31,7 @@ RANKS: dict[str, int] = {
     "caw.providers": 5,
     "caw.session": 6,
     "caw.interactive": 7,
+    "caw.viewer": 8,  # the HTML report and `caw view`: reads state and models, never the agent
     "caw.agent": 8,
     "caw.batches": 8,  # issue 20: composes Agent sessions, next to agent.py
     "caw.cli": 9,
