@@ -348,7 +348,7 @@ def run_batch(
                 view.stop()
     interrupted = signals.received is not None
     code = int(ExitCode.INTERRUPTED) if interrupted else worst_exit_code(codes)
-    resume = _resume_command() if out is not None else None
+    resume = command_line(tasks_file, out, concurrency, args) if out is not None else None
     lines = [summary_line(batch.snapshot(), code, clock() - started)]
     if interrupted or batch.snapshot().remaining:
         if out is not None:
@@ -356,7 +356,7 @@ def run_batch(
         else:
             lines.append("nothing was kept: run with --out results.jsonl to make a batch resumable")
     elif failed and out is not None:
-        lines.append(f"run the failed ones again with: {_resume_command(retry=True)}")
+        lines.append(f"run the failed ones again with: {command_line(tasks_file, out, concurrency, args, retry=True)}")
     for text in lines:
         stderr.write(f"caw batch: {text}\n")
     stderr.flush()
@@ -368,9 +368,24 @@ def run_batch(
     return code
 
 
-def _resume_command(*, retry: bool = False) -> str:
-    argv = ["caw", *sys.argv[1:]]
-    if retry and "--retry-failed" not in argv:
+def command_line(tasks: Path, out: Path | None, concurrency: int, args: RunArgs, *, retry: bool = False) -> str:
+    """The ``caw batch`` command that runs this batch again (the resume hint)."""
+    argv = ["caw", "batch", str(tasks)]
+    if out is not None:
+        argv += ["--out", str(out)]
+    argv += ["-j", str(concurrency)]
+    flags = {
+        "provider": "--provider", "model": "--model", "effort": "--effort", "tools": "--tools",
+        "system_prompt": "--system-prompt", "cwd": "--cwd", "data_dir": "--data-dir", "max_wait": "--max-wait",
+        "timeout": "--timeout", "idle_timeout": "--idle-timeout", "first_output_timeout": "--first-output-timeout",
+    }  # fmt: skip
+    for name, flag in flags.items():
+        value = getattr(args, name)
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.no_wait:
+        argv.append("--no-wait")
+    if retry:
         argv.append("--retry-failed")
     return shlex.join(argv)
 
