@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from caw.providers.order import get_provider_order, set_provider_order
     from caw.session import AsyncTurnStream, Session, TurnStream
     from caw.state.store import list_sessions
+    from caw.tools.functions import tool
+    from caw.tools.toolkit import ToolKit, ToolServer
     from caw.version import __version__
 
 __all__ = [
@@ -95,6 +97,8 @@ __all__ = [
     "TextBlock",
     "ThinkingBlock",
     "ToolGroup",
+    "ToolKit",
+    "ToolServer",
     "ToolUse",
     "Trajectory",
     "Turn",
@@ -114,6 +118,7 @@ __all__ = [
     "get_provider_order",
     "list_sessions",
     "set_provider_order",
+    "tool",
 ]
 
 #: each public name and the module it lives in
@@ -169,6 +174,9 @@ _HOMES: dict[str, str] = {
     "Session": "caw.session",
     "TurnStream": "caw.session",
     "list_sessions": "caw.state.store",
+    "tool": "caw.tools.functions",
+    "ToolKit": "caw.tools.toolkit",
+    "ToolServer": "caw.tools.toolkit",
     "__version__": "caw.version",
 }
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from caw.errors import (
     AuthenticationError,
@@ -50,7 +50,10 @@ from caw.text import clip
 if TYPE_CHECKING:
     # imported where used: `caw run` does not need the terminal bridge (issue 18)
     from caw.interactive import InteractiveResult
+    from caw.tools.functions import FunctionTool
     from caw.tools.permissions import PermissionCallback
+    from caw.tools.subagents import SubagentLog
+    from caw.tools.toolkit import ToolKit, ToolServer
 
 _OFF = ("0", "false", "no", "off")
 
@@ -120,12 +123,11 @@ class Agent:
             self.reasoning = check_reasoning(os.environ.get("CAW_EFFORT") or None, source="CAW_EFFORT")
         self.tools = check_tools(tools)
         self._mcp: list[MCPServer] = []
+        self._tool_servers: list[ToolServer] = []
         for server in tool_servers or ():
             self.add_tool_server(server)
-        if stateless_tools:
-            # accepted by the contract, served in a later release: refusing beats silently ignoring them
-            raise ConfigurationError("stateless_tools are not supported yet: caw cannot serve Python tools to the CLIs")
-        self.stateless_tools: list[Any] = []
+        #: plain functions (``@caw.tool`` or not) served as tools of the ``caw`` server (docs/tools.md)
+        self.stateless_tools: list[FunctionTool] = [_as_function_tool(f) for f in stateless_tools or ()]
         self.name = name
         self.description = description
         self.logger = logger
@@ -140,6 +142,7 @@ class Agent:
             "first_output_timeout", "transient_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper",
             "model_for_all",
             "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets", "warm", "warm_idle_timeout",
+            "tool_timeout", "tool_workers", "max_subagent_depth", "subagent_depth",
         }
     )  # fmt: skip
 
@@ -194,9 +197,17 @@ class Agent:
             raise ConfigurationError(f"an MCP server named {server.name!r} is already configured")
         self._mcp.append(server)
 
-    def add_tool_server(self, handle: MCPServer | str) -> None:
-        """Add a tool server: an ``MCPServer`` or the URL of an HTTP MCP server."""
-        if isinstance(handle, MCPServer):
+    def add_tool_server(self, handle: MCPServer | str | ToolKit | ToolServer) -> None:
+        """Add a tool server: a ``caw.ToolKit`` (or its ``as_server()``), an ``MCPServer`` or an HTTP MCP URL."""
+        from caw.tools.toolkit import DEFAULT_SERVER, as_tool_server  # `caw run` never loads the tools layer
+
+        served = as_tool_server(handle)
+        if served is not None:
+            taken = {s.name for s in self._mcp} | {s.name for s in self._tool_servers} | {DEFAULT_SERVER}
+            if served.name in taken:
+                raise ConfigurationError(f"a tool server named {served.name!r} is already configured")
+            self._tool_servers.append(served)
+        elif isinstance(handle, MCPServer):
             self.add_mcp_server(handle)
         elif isinstance(handle, str) and handle.startswith(("http://", "https://")):
             self.add_mcp_server(MCPServer(name=f"tools{len(self._mcp) + 1}", url=handle))
@@ -204,8 +215,38 @@ class Agent:
             raise ConfigurationError(f"a tool server is an MCPServer or an http(s) URL, not {handle!r}")
 
     def add_subagent(self, spec: AgentSpec) -> None:
-        """Not supported yet: a subagent would be a tool, and caw cannot serve tools to the CLIs yet."""
-        raise ConfigurationError(f"subagents are not supported yet (cannot add {spec.name or 'this spec'!r})")
+        """Offer ``spec`` as a tool named ``spec.name``: a call runs ``Agent.from_spec(spec)`` on the task text.
+
+        The subagent's trajectory is saved under the calling session's directory and linked from its
+        ``ToolUse`` (``subagent``, ``subagent_usage``); ``max_subagent_depth`` (default 2) bounds nesting.
+        """
+        from caw.tools.functions import check_name
+
+        if not isinstance(spec, AgentSpec):
+            raise ConfigurationError(f"add_subagent takes an AgentSpec, not {spec!r}")
+        check_name(spec.name)
+        if any(s.name == spec.name for s in self._subagents) or any(t.name == spec.name for t in self.stateless_tools):
+            raise ConfigurationError(f"a tool named {spec.name!r} is already configured")
+        self._subagents.append(spec)
+
+    @classmethod
+    def from_spec(cls, spec: AgentSpec, **kwargs: Any) -> Agent:
+        """An Agent built from a spec (``get_spec()``'s inverse); ``kwargs`` are more ``Agent`` options."""
+        agent = cls(
+            provider=list(spec.provider) or None,
+            system_prompt=spec.system_prompt,
+            model=spec.model,
+            reasoning=spec.reasoning,
+            tools=spec.tools,
+            name=spec.name,
+            description=spec.description,
+            **kwargs,
+        )
+        for server in spec.mcp_servers:
+            agent.add_mcp_server(server)
+        for sub in spec.subagents:
+            agent.add_subagent(sub)
+        return agent
 
     def get_spec(self) -> AgentSpec:
         """This agent's configuration as a serialisable ``AgentSpec``."""
@@ -492,6 +533,7 @@ class Agent:
         if setup.traj_path is not None:
             check_writable(setup.traj_path.parent)
         _attach_limits(setup, self, o)
+        _attach_tools(setup, self, o)
         return setup
 
 
@@ -500,6 +542,65 @@ WARM_DEFAULT = False
 #: whether a one-turn ``completion()`` goes warm: a warm start costs what a cold turn does (measured:
 #: docs/dev/warm-sessions.md), so one turn runs cold unless ``warm=True`` is passed explicitly
 WARM_SINGLE_TURN = False
+
+
+def _as_function_tool(fn: Any) -> FunctionTool:
+    from caw.tools.functions import FunctionTool, function_tool
+
+    if isinstance(fn, FunctionTool):
+        return fn
+    if not callable(fn):
+        raise ConfigurationError(f"stateless_tools takes functions, not {fn!r}")
+    return function_tool(fn)
+
+
+def _attach_tools(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None:
+    """The session's Python tools: ``stateless_tools`` and subagents (server ``caw``), then each ToolKit."""
+    from caw.tools.subagents import SubagentLog
+    from caw.tools.toolkit import DEFAULT_SERVER, ToolServer
+
+    depth, max_depth = int(o.get("subagent_depth") or 0), int(o.get("max_subagent_depth", 2))
+    subagents = agent._subagents if depth < max_depth else []
+    if subagents or agent.stateless_tools or agent._tool_servers:
+        log = SubagentLog()
+        own = [*agent.stateless_tools, *(_subagent_tool(spec, agent, log, depth + 1) for spec in subagents)]
+        setup.tool_servers = ([ToolServer(DEFAULT_SERVER, own)] if own else []) + list(agent._tool_servers)
+        setup.subagent_log = log if subagents else None
+    if "tool_timeout" in o:
+        setup.tool_timeout = o["tool_timeout"]
+    if o.get("tool_workers"):
+        setup.tool_workers = int(o["tool_workers"])
+
+
+#: the options a subagent takes from the agent that calls it (where it runs, how it is run and masked)
+_INHERITED = ("cwd", "env", "runner", "timeout", "auto_wait", "redact", "secrets", "clock", "sleeper", "tool_timeout")
+
+
+def _subagent_tool(spec: AgentSpec, parent: Agent, log: SubagentLog, depth: int) -> FunctionTool:
+    """The tool that runs ``spec`` on a task (rank 8 builds it; the tools layer only calls it)."""
+    from caw.tools.functions import function_tool
+    from caw.tools.subagents import SubagentRun
+    from caw.tools.toolkit import DEFAULT_SERVER
+
+    inherited = {k: parent._options[k] for k in _INHERITED if k in parent._options}
+    inherited["max_subagent_depth"] = parent._options.get("max_subagent_depth", 2)
+
+    def delegate(task: Annotated[str, "the whole task: the subagent sees nothing else of this conversation"]) -> str:
+        data_dir = log.parent_dir / "subagents" if log.parent_dir is not None else None
+        child = Agent.from_spec(spec, data_dir=data_dir, subagent_depth=depth, logger=parent.logger, **inherited)
+        session = child.start_session()
+        try:
+            session.send(task)
+        finally:
+            traj = session.end()
+            where = session.session_dir
+            link = str(where / "trajectory.json") if where is not None else traj.session_id
+            usage = traj.usage + traj.subagent_usage
+            log.add(SubagentRun(DEFAULT_SERVER, spec.name, {"task": task}, link, traj.agent, usage))
+        return traj.result
+
+    description = spec.description or f"Hand a task to the {spec.name} agent; it answers with its result."
+    return function_tool(delegate, name=spec.name, description=description)
 
 
 def _deadline(o: dict[str, Any], key: str, default: float) -> float | None:

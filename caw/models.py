@@ -97,6 +97,10 @@ class ToolUse(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
     output: str | None = None
     is_error: bool = False
+    #: a subagent's call: the subagent's trajectory file (under the parent session's directory, docs/tools.md)
+    subagent: str | None = None
+    #: what the subagent's own turns used (counted apart from the parent's usage)
+    subagent_usage: UsageStats | None = None
 
 
 Block = Annotated[Union[TextBlock, ThinkingBlock, ToolUse], Field(discriminator="type")]
@@ -210,6 +214,17 @@ class Trajectory(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def subagent_usage(self) -> UsageStats:
+        """What the subagents this conversation called used (not part of ``usage``; see ``ToolUse.subagent``)."""
+        total = UsageStats()
+        for turn in self.turns:
+            for use in turn.tool_uses:
+                if use.subagent_usage is not None:
+                    total = total + use.subagent_usage
+        return total
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def denied_tool_uses(self) -> int:
         """How many tool uses the CLIs refused over every turn (each turn's ``denied_tools`` names them)."""
         return sum(len(t.denied_tools) for t in self.turns)
@@ -228,7 +243,8 @@ class Trajectory(BaseModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trajectory:
-        clean = {k: v for k, v in data.items() if k not in ("usage", "duration_ms", "result", "denied_tool_uses")}
+        computed = ("usage", "duration_ms", "result", "denied_tool_uses", "subagent_usage")
+        clean = {k: v for k, v in data.items() if k not in computed}
         return cls.model_validate(clean)
 
 
@@ -300,3 +316,6 @@ class MCPServer(BaseModel):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     url: str = ""
+    #: let the CLI hide this server's tools behind its own tool search (claude ToolSearch, codex tool_search);
+    #: by default caw has them offered to the model directly on the first request (docs/tools.md)
+    defer_tools: bool = False

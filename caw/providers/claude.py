@@ -144,6 +144,8 @@ def mcp_config_json(servers: tuple[MCPServer, ...]) -> str:
             entries[s.name] = {"type": "http", "url": s.url}
         else:
             entries[s.name] = {"command": s.command, "args": list(s.args), "env": dict(s.env)}
+        # claude 2.1.332 defers MCP tools behind ToolSearch; alwaysLoad puts them in the first request
+        entries[s.name]["alwaysLoad"] = not s.defer_tools
     return json.dumps({"mcpServers": entries})
 
 
@@ -233,6 +235,9 @@ class ClaudeProvider(Provider):
 
 
 _NO_AUTO_CONTINUE = '{"autoContinueAtUsageLimit": false}'
+#: caw.tools.permissions.SERVER_NAME (not imported: `caw run` keeps the endpoint unloaded): claude calls it
+#: itself through --permission-prompt-tool, so the model gets no allow rule for it
+_PERMISSION_SERVER = "caw_permissions"
 
 
 def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
@@ -254,11 +259,15 @@ def config_args(config: RunConfig, temp_paths: list[Path]) -> list[str]:
         else:
             argv += ["--append-system-prompt", config.system_prompt]
     argv += ["--permission-mode", permission_mode(config.tools)]
+    allowed: list[str] = []
     if config.tools is not None:
         names = tool_names(config.tools)
         argv += ["--tools", ",".join(names)]
-        if names:
-            argv += ["--allowedTools", ",".join(names)]
+        allowed += names
+    # the MCP servers caw configures may be called without a prompt (a -p run has nobody to ask)
+    allowed += [f"mcp__{s.name}" for s in config.mcp_servers if s.name != _PERMISSION_SERVER]
+    if allowed:
+        argv += ["--allowedTools", ",".join(allowed)]
     if config.mcp_servers:
         path = _write_private(mcp_config_json(config.mcp_servers), ".json")
         temp_paths.append(path)

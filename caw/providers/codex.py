@@ -157,6 +157,7 @@ class CodexProvider(Provider):
         inv = Invocation(argv=[*self.executable(binary), "exec", "--json", "--skip-git-repo-check"])
         # exec cannot ask anyone: without this, a command needing approval would just fail
         inv.argv += ["-c", 'approval_policy="never"', *config_args(config, inv.temp_paths)]
+        inv.argv += direct_mcp_tools(self.executable(binary), config)
         if request.resume_key:
             inv.argv += ["resume", request.resume_key]
         inv.argv.append("-")
@@ -320,6 +321,21 @@ def write_profile(codex_home: Path, lines: list[str]) -> tuple[str, Path]:
     finally:
         os.close(fd)
     return name, path
+
+
+def direct_mcp_tools(command: list[str], config: RunConfig) -> list[str]:
+    """``-c model_catalog_json=…`` so codex offers MCP tools on the first request (caw/providers/codex_catalog.py).
+
+    Only when a configured server does not opt into deferral and the user sets no catalogue of their own.
+    """
+    direct = any(not s.defer_tools for s in config.mcp_servers)
+    if not direct or any("model_catalog_json" in a for a in config.extra_args):
+        return []
+    from caw.providers.codex_catalog import CATALOG_KEY, direct_tools_catalog
+
+    env = {**os.environ, **config.env}
+    path = direct_tools_catalog(command, codex_home_dir(env), env)
+    return ["-c", f"{CATALOG_KEY}={toml_string(str(path))}"] if path is not None else []
 
 
 def codex_home_dir(env: Mapping[str, str]) -> Path:

@@ -12,6 +12,7 @@ attempts and keeps the conversation: FIFO sends, streaming, cancel, commit, book
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -48,7 +49,10 @@ if TYPE_CHECKING:
 
     from caw.session.warm import WarmRunner
     from caw.tools.endpoint import ToolEndpoint
+    from caw.tools.executor import ToolExecutor
     from caw.tools.permissions import PermissionCallback
+    from caw.tools.subagents import SubagentLog
+    from caw.tools.toolkit import ToolServer
 
 _T = TypeVar("_T")
 
@@ -325,6 +329,13 @@ class SessionSetup:
     permission_callback: PermissionCallback | None = None
     #: masks secrets in what the session writes (trajectory, turns, --save) and logs; the Turn keeps them
     redact: Callable[[str], str] = NO_REDACTION
+    #: Python tools served on the session's endpoint (``stateless_tools``, ToolKits, subagents; docs/tools.md)
+    tool_servers: list[ToolServer] = field(default_factory=list)
+    #: a tool call's deadline in seconds (None: none) and how many sync tools run at once
+    tool_timeout: float | None = 600.0
+    tool_workers: int = 8
+    #: the runs of this session's subagent tools, linked to the turn's ToolUse blocks
+    subagent_log: SubagentLog | None = None
     #: keep one CLI process per provider across turns (``caw.session.warm.WarmRunner``; issue 14), used when
     #: ``runner`` is the default ``run_turn``
     warm: bool = False
@@ -356,6 +367,8 @@ class Session:
         self._cancel_wait = threading.Event()
         self._ended = False
         self._endpoint: ToolEndpoint | None = None
+        self._executor: ToolExecutor | None = None
+        self._tool_urls: dict[str, str] = {}
         self._lock = threading.Lock()
         self._runner: TurnRunner = setup.runner
         self._warm: WarmRunner | None = None
@@ -364,25 +377,58 @@ class Session:
 
             self._warm = self._runner = WarmRunner(idle_timeout=setup.warm_idle_timeout)
         self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
+        if setup.subagent_log is not None:
+            setup.subagent_log.parent_dir = self.session_dir  # subagents save their trajectories under it
         if self._committed is not None and not self.trajectory.agent:
             self.trajectory.agent = self._committed.provider.name
         if self._committed is not None:
             self._note_kept_system_prompt(self._committed)
 
     def _config_for(self, cand: Candidate) -> RunConfig:
-        """The candidate's configuration for this turn, with caw's permission tool when a callback is set."""
+        """The candidate's configuration for this turn: caw's tool servers (one endpoint for the session) added,
+        and its permission tool when a callback is set."""
         callback = self._setup.permission_callback
-        if callback is None or not cand.provider.supports_permission_callback:
+        wants_guard = callback is not None and cand.provider.supports_permission_callback
+        if not self._setup.tool_servers and not wants_guard:
             return cand.config
-        from caw.tools.endpoint import ToolEndpoint
-        from caw.tools.permissions import PROMPT_TOOL, permission_tool
+        from caw.tools.permissions import PROMPT_TOOL
         from caw.tools.permissions import SERVER_NAME as PERMISSION_SERVER
 
-        if self._endpoint is None:
-            self._endpoint = ToolEndpoint([permission_tool(callback)], name=PERMISSION_SERVER)
-            self._endpoint.start()
-        server = MCPServer(name=PERMISSION_SERVER, url=self._endpoint.url)
-        return replace(cand.config, mcp_servers=(*cand.config.mcp_servers, server), permission_prompt_tool=PROMPT_TOOL)
+        urls = self._start_tools()
+        servers = [MCPServer(name=s.name, url=urls[s.name]) for s in self._setup.tool_servers]
+        config = replace(cand.config, mcp_servers=(*cand.config.mcp_servers, *servers))
+        if not wants_guard:
+            return config
+        guard = MCPServer(name=PERMISSION_SERVER, url=urls[PERMISSION_SERVER])
+        return replace(config, mcp_servers=(*config.mcp_servers, guard), permission_prompt_tool=PROMPT_TOOL)
+
+    def _start_tools(self) -> dict[str, str]:
+        """Start the session's endpoint (once): every tool server and the permission tool on one port."""
+        if self._endpoint is not None:
+            return self._tool_urls
+        from caw.tools.endpoint import Tool, ToolEndpoint
+        from caw.tools.executor import ToolExecutor
+        from caw.tools.permissions import SERVER_NAME as PERMISSION_SERVER
+        from caw.tools.permissions import permission_tool
+
+        setup = self._setup
+        executor = ToolExecutor(max_workers=setup.tool_workers, timeout=setup.tool_timeout)
+        endpoint = ToolEndpoint()
+        for server in setup.tool_servers:
+            endpoint.mount(
+                server.name,
+                [
+                    Tool(t.name, t.description, t.input_schema, functools.partial(executor.run, t))
+                    for t in server.tools
+                ],
+            )
+        if setup.permission_callback is not None:
+            endpoint.mount(PERMISSION_SERVER, [permission_tool(setup.permission_callback)])
+        endpoint.start()
+        self._executor, self._endpoint = executor, endpoint
+        names = [s.name for s in setup.tool_servers] + ([PERMISSION_SERVER] if setup.permission_callback else [])
+        self._tool_urls = {name: endpoint.url_for(name) for name in names}
+        return self._tool_urls
 
     def _note_kept_system_prompt(self, cand: Candidate) -> None:
         """A resumed claude conversation keeps its first system prompt: say so rather than pretend."""
@@ -446,6 +492,8 @@ class Session:
         control = self._control
         if control is not None:
             control.cancel(now=now)
+        if self._executor is not None:
+            self._executor.cancel_all()  # running async tool calls are cancelled, queued ones dropped
 
     def end(self) -> Trajectory:
         """Finish the session: stop anything running, stamp ``completed_at``, persist. Idempotent."""
@@ -457,6 +505,9 @@ class Session:
             if self._endpoint is not None:
                 self._endpoint.stop()  # nothing the session opened is left listening
                 self._endpoint = None
+            if self._executor is not None:
+                self._executor.close()
+                self._executor = None
             if not self._read_only:
                 self.trajectory.completed_at = utcnow()
                 self._persist()
@@ -720,6 +771,8 @@ class Session:
         self.trajectory.provider_session_id = None
 
     def _record_turn(self, turn: Turn) -> None:
+        if self._setup.subagent_log is not None:
+            self._setup.subagent_log.link(turn)  # ToolUse.subagent: the subagent's trajectory
         with self._lock:
             self.trajectory.turns.append(turn)
             # issue 12: with no model configured, the one the CLI reported (claude's init) names the trajectory's

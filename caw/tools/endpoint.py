@@ -47,17 +47,43 @@ class Tool:
 class ToolEndpoint:
     """Serves ``tools`` on 127.0.0.1 until ``stop()``; ``url`` is where a CLI's MCP client connects."""
 
-    def __init__(self, tools: Iterable[Tool], *, name: str = "caw") -> None:
+    def __init__(self, tools: Iterable[Tool] = (), *, name: str = "caw") -> None:
         self.name = name
         self._tools = {t.name: t for t in tools}
         self._token = secrets.token_urlsafe(24)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+        #: more MCP servers on the same port: path -> (server name, its tools); see ``mount``
+        self._mounts: dict[str, tuple[str, dict[str, Tool]]] = {self.path: (name, self._tools)}
 
     @property
     def path(self) -> str:
         return f"/{self._token}/mcp"
+
+    def mount(self, name: str, tools: Iterable[Tool]) -> str:
+        """Serve ``tools`` as another MCP server named ``name`` on this port; its path (its URL once started).
+
+        One endpoint per session serves every tool server the session has (caw's tools, each ToolKit, the
+        permission tool): one port, one token, one path per server.
+        """
+        path = f"/{self._token}/{name}/mcp"
+        self._mounts[path] = (name, {t.name: t for t in tools})
+        return self.url_for(name)
+
+    def url_for(self, name: str) -> str:
+        """The URL of the server mounted as ``name`` ('' before ``start()``)."""
+        if not self.url:
+            return ""
+        for path, (mounted, _) in reversed(self._mounts.items()):  # the latest mount of a name wins
+            if mounted == name:
+                return self.url[: -len(self.path)] + path
+        raise KeyError(name)
+
+    @property
+    def port(self) -> int | None:
+        """The port it listens on (None when stopped)."""
+        return self._server.server_address[1] if self._server is not None else None
 
     def start(self) -> str:
         """Bind a random loopback port and serve on a daemon thread; the URL (idempotent)."""
@@ -87,8 +113,9 @@ class ToolEndpoint:
             self._thread = None
 
     # ---- JSON-RPC ------------------------------------------------------------------------------------
-    def handle(self, message: Any) -> dict[str, Any] | None:
-        """The response to one JSON-RPC message (None for a notification)."""
+    def handle(self, message: Any, path: str | None = None) -> dict[str, Any] | None:
+        """The response to one JSON-RPC message to the server at ``path`` (None for a notification)."""
+        name, tools = self._mounts.get(path or self.path, (self.name, self._tools))
         if not isinstance(message, dict) or not isinstance(message.get("method"), str):
             if isinstance(message, dict) and "id" in message and ("result" in message or "error" in message):
                 return None  # a response to a request we never send: ignore
@@ -107,23 +134,23 @@ class ToolEndpoint:
                 {
                     "protocolVersion": version,
                     "capabilities": {"tools": {"listChanged": False}},
-                    "serverInfo": {"name": self.name, "version": __version__},
+                    "serverInfo": {"name": name, "version": __version__},
                 },
             )
         if method == "ping":
             return _result(mid, {})
         if method == "tools/list":
-            tools = [
+            listed = [
                 {"name": t.name, "description": t.description, "inputSchema": dict(t.input_schema)}
-                for t in self._tools.values()
+                for t in tools.values()
             ]
-            return _result(mid, {"tools": tools})
+            return _result(mid, {"tools": listed})
         if method == "tools/call":
-            return _result(mid, self._call(params))
+            return _result(mid, self._call(tools, params))
         return _error(mid, -32601, f"method not found: {method}")
 
-    def _call(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        tool = self._tools.get(str(params.get("name")))
+    def _call(self, tools: Mapping[str, Tool], params: Mapping[str, Any]) -> dict[str, Any]:
+        tool = tools.get(str(params.get("name")))
         arguments = params.get("arguments")
         if tool is None:
             text, is_error = f"unknown tool {params.get('name')!r}", True
@@ -153,8 +180,13 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
+    def _mount(self) -> str | None:
+        path = self.path.split("?", 1)[0]
+        return path if path in self.owner._mounts else None
+
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != self.owner.path:
+        mount = self._mount()
+        if mount is None:
             self._send(404, b'{"error": "not found"}')
             return
         length = int(self.headers.get("Content-Length") or 0)
@@ -167,18 +199,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, json.dumps(_error(None, -32700, "parse error")).encode())
             return
         if isinstance(message, list):
-            replies = [r for r in (self.owner.handle(m) for m in message) if r is not None]
+            replies = [r for r in (self.owner.handle(m, mount) for m in message) if r is not None]
             self._send(200, json.dumps(replies).encode()) if replies else self._send(202)
             return
-        reply = self.owner.handle(message)
+        reply = self.owner.handle(message, mount)
         self._send(200, json.dumps(reply).encode()) if reply is not None else self._send(202)
 
     def do_GET(self) -> None:
         # no server-initiated stream: the transport lets a server refuse the optional GET with 405
-        self._send(405 if self.path.split("?", 1)[0] == self.owner.path else 404)
+        self._send(405 if self._mount() is not None else 404)
 
     def do_DELETE(self) -> None:
-        self._send(200 if self.path.split("?", 1)[0] == self.owner.path else 404)
+        self._send(200 if self._mount() is not None else 404)
 
 
 def _result(mid: Any, result: dict[str, Any]) -> dict[str, Any]:

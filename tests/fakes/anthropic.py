@@ -15,7 +15,7 @@ import json
 from typing import Any, ClassVar
 
 from tests.fakes.base import FakeModelServer, Responder, iter_text_blocks, serve_main
-from tests.fakes.replies import Drop, Echo, Error, Reply, Text, Thinking, ToolCall, Usage
+from tests.fakes.replies import Drop, Echo, Error, Reply, Text, Thinking, ToolCall, Usage, resolve_tool
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -95,8 +95,8 @@ class AnthropicFake(FakeModelServer):
             block = {
                 "type": "tool_use",
                 "id": reply.call_id or self.new_id("toolu_fake_"),
-                "name": "Bash",
-                "input": {"command": reply.command, "description": reply.description},
+                "name": resolve_tool(reply.tool, _offered(body)) if reply.tool else "Bash",
+                "input": reply.input if reply.input is not None else {"command": reply.command, "description": reply.description},
             }
             return [block], "tool_use", reply.usage
         if isinstance(reply, Drop):
@@ -195,6 +195,10 @@ class AnthropicFake(FakeModelServer):
         if not close:  # Drop: the stream breaks inside the block
             return
         out.event({"type": "content_block_stop", "index": index}, "content_block_stop")
+
+
+def _offered(body: dict[str, Any]) -> list[str]:
+    return [str(t.get("name")) for t in body.get("tools") or [] if isinstance(t, dict)]
 
 
 if __name__ == "__main__":

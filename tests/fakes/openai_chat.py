@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from tests.fakes.base import FakeModelServer, Responder, iter_text_blocks, serve_main
 from tests.fakes.openai_common import openai_error_body
-from tests.fakes.replies import Drop, Echo, Error, Reply, Text, Thinking, ToolCall, Usage
+from tests.fakes.replies import Drop, Echo, Error, Reply, Text, Thinking, ToolCall, Usage, resolve_tool
 
 TITLE_MARKER = "You are a title generator"
 TITLE_TEXT = "Fake session title"
@@ -169,12 +169,18 @@ class ChatFake(FakeModelServer):
         if isinstance(reply, Thinking):
             return reply.text, reply.thought, [], "stop", reply.usage
         if isinstance(reply, ToolCall):
+            tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+            offered = [str((t.get("function") or {}).get("name")) for t in tools]
             call = {
                 "id": reply.call_id or self.new_id("call_fake_"),
                 "type": "function",
                 "function": {
-                    "name": "bash",
-                    "arguments": json.dumps({"command": reply.command, "description": reply.description}),
+                    "name": resolve_tool(reply.tool, offered) if reply.tool else "bash",
+                    "arguments": json.dumps(
+                        reply.input
+                        if reply.input is not None
+                        else {"command": reply.command, "description": reply.description}
+                    ),
                 },
             }
             return "", "", [call], "tool_calls", reply.usage

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from tests.fakes.base import FakeModelServer, Responder, iter_text_blocks, serve_main
 from tests.fakes.openai_common import openai_error_body
-from tests.fakes.replies import Drop, Echo, Error, Reply, Text, Thinking, ToolCall, Usage
+from tests.fakes.replies import Drop, Echo, Error, Reply, Text, Thinking, ToolCall, Usage, resolve_tool
 
 # codex 0.169 offers its shell as the function tool `exec_command` with a required `cmd` string.
 SHELL_TOOL = "exec_command"
@@ -127,7 +127,7 @@ class ResponsesFake(FakeModelServer):
             output.append(self._stream_message(send, out, len(output), reply.text, chunks, delay))
         elif isinstance(reply, ToolCall):
             explicit = reply.usage
-            output.append(self._stream_tool_call(send, len(output), reply, chunks))
+            output.append(self._stream_tool_call(send, len(output), reply, chunks, body))
         elif isinstance(reply, Text):
             explicit = reply.usage
             output.append(self._stream_message(send, out, len(output), reply.text, chunks, delay))
@@ -205,8 +205,10 @@ class ResponsesFake(FakeModelServer):
         send("response.output_item.done", output_index=index, item=item)
         return item
 
-    def _stream_tool_call(self, send: _Send, index: int, reply: ToolCall, chunks: int) -> dict[str, Any]:
-        arguments = json.dumps({"cmd": reply.command})
+    def _stream_tool_call(
+        self, send: _Send, index: int, reply: ToolCall, chunks: int, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        arguments = json.dumps(reply.input if reply.input is not None else {"cmd": reply.command})
         item = {
             "id": self.new_id("fc_fake_"),
             "type": "function_call",
@@ -215,6 +217,21 @@ class ResponsesFake(FakeModelServer):
             "call_id": reply.call_id or self.new_id("call_fake_"),
             "arguments": arguments,
         }
+        if reply.tool:
+            # codex 0.171 offers each MCP server as a function namespace ``mcp__<server>`` of plain names
+            spaces = {
+                f"{t.get('name')}__{f.get('name')}": (str(t.get("name")), str(f.get("name")))
+                for t in body.get("tools") or []
+                if isinstance(t, dict) and t.get("type") == "namespace"
+                for f in t.get("tools") or []
+                if isinstance(f, dict)
+            }
+            plain = [str(t.get("name")) for t in body.get("tools") or [] if isinstance(t, dict)]
+            name = resolve_tool(reply.tool, plain + list(spaces))
+            if name in spaces:
+                item["namespace"], item["name"] = spaces[name]
+            else:
+                item["name"] = name
         send("response.output_item.added", output_index=index, item=dict(item, arguments="", status="in_progress"))
         for piece in self.split_text(arguments, chunks):
             send("response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=piece)

@@ -58,6 +58,11 @@ class ToolCall:
     call_id: str | None = None
     description: str = "Run a shell command"
     usage: Usage | None = None
+    #: call this tool with this input instead (e.g. claude's ``StructuredOutput``, a caw tool). A name the
+    #: request does not offer is looked up as an MCP tool: ``mcp__<server>__<tool>`` (claude), namespace
+    #: ``mcp__<server>`` (codex), ``<server>_<tool>`` (opencode); see ``resolve_tool``
+    tool: str | None = None
+    input: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,18 @@ class Hang:
 
 
 Reply = Union[Text, Echo, ToolCall, Thinking, Error, Drop, Hang]
+
+
+def resolve_tool(wanted: str, offered: list[str]) -> str:
+    """The offered tool name ``wanted`` means: itself, else the one MCP tool ending in ``__wanted`` or
+    ``_wanted`` (so a test names ``add`` and claude gets ``mcp__caw__add``, opencode ``caw_add``)."""
+    if wanted in offered:
+        return wanted
+    for suffix in (f"__{wanted}", f"_{wanted}"):
+        found = [name for name in offered if name.endswith(suffix)]
+        if found:
+            return found[0]
+    return wanted
 
 _KINDS: dict[str, type[Any]] = {
     "text": Text,

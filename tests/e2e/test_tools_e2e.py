@@ -1,0 +1,157 @@
+"""Python tools, ToolKits, subagents and stdio MCP servers, on the real claude, codex and opencode (issue 15).
+
+The fake model calls the tools by their plain names (``ToolCall(tool="add_note")``); the fake finds the name
+each CLI gives them in the request's tool list (``mcp__caw__add_note``, codex's namespace ``mcp__caw``,
+``caw_add_note``), so a call only happens when the CLI offered the tool directly on that request.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+
+import caw
+from caw.agent import AgentSpec
+from caw.models import MCPServer
+from tests.e2e.conftest import PROVIDERS
+from tests.e2e.harness import HARNESSES, Live, LiveFactory, live_factory, start_multi
+from tests.e2e.test_claude_mcp import MCP_LOGGING_SERVER
+from tests.fakes.base import FakeModelServer
+from tests.fakes.env import CODEX_MODEL
+from tests.fakes.replies import Text, ToolCall
+
+
+def offered(body: dict[str, Any] | None) -> list[str]:
+    """The tool names a request offers, in the CLI's own spelling (codex namespaces as ``ns__name``)."""
+    names: list[str] = []
+    for t in (body or {}).get("tools") or []:
+        if t.get("type") == "namespace":
+            names += [f"{t['name']}__{f.get('name')}" for f in t.get("tools") or []]
+        else:
+            names.append(str(t.get("name") or (t.get("function") or {}).get("name")))
+    return names
+
+
+def tool_results(server: FakeModelServer) -> list[str | None]:
+    return [server.tool_result_text(r.body or {}) for r in server.model_requests]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Counter(caw.ToolKit):
+    """State shared by its tools across calls and turns."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @caw.tool
+    def bump(self, by: Annotated[int, "how much to add"] = 1) -> dict[str, int]:
+        """Add to the counter and return it."""
+        self.count += by
+        return {"count": self.count}
+
+
+@pytest.fixture(params=PROVIDERS)
+def any_live(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    yield from live_factory(request.param, tmp_path, monkeypatch)
+
+
+def test_python_tools_run_in_this_process_and_their_results_reach_the_model(any_live: LiveFactory) -> None:
+    run: Live = any_live()
+    notes: list[str] = []
+
+    @caw.tool(description="Save a note.")
+    def add_note(text: str) -> str:
+        notes.append(text)
+        return f"note {len(notes)} saved: {text}"
+
+    def explode(why: str) -> str:
+        """Always fails."""
+        raise RuntimeError(f"tool exploded because {why}")
+
+    kit = Counter()
+    run.server.enqueue(
+        ToolCall("", tool="add_note", input={"text": "hello-7731"}),
+        ToolCall("", tool="bump", input={"by": 2}),
+        ToolCall("", tool="explode", input={"why": "it must"}),
+        Text("all done"),
+    )
+    session = run.agent(stateless_tools=[add_note, explode], tool_servers=[kit]).start_session()
+    turn = session.send("use the tools")
+    port = session._endpoint.port if session._endpoint is not None else None
+    session.end()
+
+    assert turn.status == "completed" and turn.result == "all done"
+    assert notes == ["hello-7731"] and kit.count == 2  # the functions ran here, on these objects
+    first = offered(run.server.model_requests[0].body)
+    assert [n for n in first if n.endswith("add_note")] and [n for n in first if n.endswith("bump")], first
+    results = tool_results(run.server)
+    assert "note 1 saved: hello-7731" in (results[1] or "")
+    assert '{"count": 2}' in (results[2] or "")
+    assert "RuntimeError: tool exploded because it must" in (results[3] or "")
+    uses = turn.tool_uses
+    assert [u.is_error for u in uses] == [False, False, True], uses
+    assert uses[0].arguments == {"text": "hello-7731"}
+    assert port is not None and not listening(port)  # end() closed the endpoint
+
+
+@pytest.mark.parametrize("provider", ["claude", "opencode"])
+def test_stdio_mcp_server_tools_are_offered_and_allowed(
+    provider: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """add_mcp_server on claude (alwaysLoad + an allow rule: no ToolSearch, no permission prompt) and opencode."""
+    for factory in live_factory(provider, tmp_path, monkeypatch):
+        run = factory()
+        script = tmp_path / "probe_mcp.py"
+        script.write_text(MCP_LOGGING_SERVER)
+        agent = run.agent()
+        agent.add_mcp_server(MCPServer(name="probe", command=sys.executable, args=[str(script), str(tmp_path / "log")]))
+        run.server.enqueue(ToolCall("", tool="probe_tool", input={}), Text("done"))
+        traj = agent.completion("call the probe")
+        assert traj.turns[-1].status == "completed"
+        assert [n for n in offered(run.server.model_requests[0].body) if n.endswith("probe_tool")]
+        assert "probe-marker-7731" in (tool_results(run.server)[1] or "")
+        (use,) = traj.turns[-1].tool_uses
+        assert not use.is_error and "probe-marker-7731" in (use.output or "")
+
+
+def test_claude_hands_a_subtask_to_a_codex_subagent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    multi = start_multi(["claude", "codex"], tmp_path, monkeypatch)
+    try:
+        claude, codex = multi.servers["claude"], multi.servers["codex"]
+        claude.enqueue(ToolCall("", tool="helper", input={"task": "say the codeword"}), Text("parent done"))
+        codex.enqueue(Text("codeword-4242"))
+        spec = AgentSpec(name="helper", description="A codex helper.", provider=["codex"], model=CODEX_MODEL)
+        agent = caw.Agent(provider="claude", cwd=str(multi.work), data_dir=tmp_path / "data", timeout=120)
+        agent.add_subagent(spec)
+        session = agent.start_session()
+        turn = session.send("delegate")
+        traj = session.end()
+    finally:
+        for server in multi.servers.values():
+            server.stop()
+
+    assert turn.status == "completed" and turn.result == "parent done"
+    assert "say the codeword" in codex.user_texts(codex.model_requests[0].body or {})[-1]
+    assert "codeword-4242" in (tool_results(claude)[1] or "")
+    (use,) = turn.tool_uses
+    assert use.subagent is not None and session.session_dir is not None
+    child_file = Path(use.subagent)
+    assert child_file.is_file() and session.session_dir in child_file.parents  # saved under the parent's dir
+    child = caw.Trajectory.from_dict(json.loads(child_file.read_text()))
+    assert child.agent == "codex" and child.result == "codeword-4242"
+    # the parent's file links it, and counts the subagent's usage apart from its own
+    saved = json.loads((session.session_dir / "trajectory.json").read_text())
+    assert saved["turns"][-1]["output"][0]["subagent"] == use.subagent
+    assert traj.subagent_usage.total_tokens == child.usage.total_tokens > 0
+    assert HARNESSES["codex"].name == "codex"
