@@ -71,11 +71,11 @@ TimeoutOpt = Annotated[Optional[str], typer.Option("--timeout", help="Give up on
 IdleOpt = Annotated[Optional[str], typer.Option("--idle-timeout", help="Give up when the CLI is silent this long.")]
 FirstOutputOpt = Annotated[
     Optional[str], typer.Option("--first-output-timeout", help="Give up when the model has not answered this long.")
+]
+SaveOpt = Annotated[Optional[Path], typer.Option("--save", help="Also write the trajectory JSON to this file.")]
 HtmlOpt = Annotated[
     Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report to this file.")
 ]
-]
-SaveOpt = Annotated[Optional[Path], typer.Option("--save", help="Also write the trajectory JSON to this file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the final trajectory as JSON.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON event per line as they arrive.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result text.")]
@@ -102,7 +102,6 @@ def _root(
 
 #: the options run and resume share: (parameter, annotation name in this module, default). Declared once
 #: and added to both commands' signatures, so typer shows the same options, help and defaults for both.
-    ("html", "HtmlOpt", None),
 _RUN_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("provider", "ProviderOpt", None),
     ("model", "ModelOpt", None),
@@ -116,6 +115,7 @@ _RUN_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("idle_timeout", "IdleOpt", None),
     ("first_output_timeout", "FirstOutputOpt", None),
     ("save", "SaveOpt", None),
+    ("html", "HtmlOpt", None),
     ("json_out", "JsonOpt", False),
     ("jsonl", "JsonlOpt", False),
     ("quiet", "QuietOpt", False),
@@ -275,8 +275,6 @@ def doctor(
         if installed:
             fix = login_hint(installed[0].provider)
         else:
-    full: Annotated[bool, typer.Option("--full", help="Do not fold tool outputs and long texts.")] = False,
-    data_dir: DataDirOpt = None,
             from caw.providers import get_provider
 
             wrong = get_provider(order[0]).not_installed().reason  # a CAW_<NAME>_BIN naming no executable
@@ -294,6 +292,8 @@ def traj_show(
         typer.Argument(help="A trajectory JSON (run --json / --save), a session dir, a session id or a handle."),
     ],
     step: Annotated[Optional[int], typer.Option("--step", "-s", help="Print step N in full (see docs/cli.md).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Do not fold tool outputs and long texts.")] = False,
+    data_dir: DataDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Show a saved trajectory: header, turns, tool calls (outputs folded), subagents. Paged on a terminal."""

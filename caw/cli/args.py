@@ -62,15 +62,15 @@ class RunArgs:
             raise UsageProblem("--no-wait and --max-wait exclude each other", "pick one")
         data_dir = self.data_dir or default_data_dir()
         # issue 12: a bad data dir or --save target fails now, in one line, not after the paid turn
-        if self.html is not None:
-            if self.html.is_dir():
-                raise UsageProblem(f"--html {self.html} is a directory", "pass a file path for the report")
-            check_writable_arg(f"--html {self.html}", self.html.parent, named=self.html)
         check_writable_arg(self._data_dir_label(data_dir), data_dir)
         if self.save is not None:
             if self.save.is_dir():
                 raise UsageProblem(f"--save {self.save} is a directory", "pass a file path for the trajectory JSON")
             check_writable_arg(f"--save {self.save}", self.save.parent, named=self.save)
+        if self.html is not None:
+            if self.html.is_dir():
+                raise UsageProblem(f"--html {self.html} is a directory", "pass a file path for the report")
+            check_writable_arg(f"--html {self.html}", self.html.parent, named=self.html)
         kw: dict[str, Any] = {
             "provider": self.provider,
             "model": self.model,
