@@ -31,6 +31,8 @@ from caw.providers import canonical_name, get_provider
 from caw.providers.base import RunConfig
 from caw.providers.health import PROBE_PROMPT, PROBE_TIMEOUT, LiveStatus, ProviderHealth, check_health
 from caw.providers.order import global_models, resolve_order
+from caw.providers.records import account_scope, prepare_resume
+from caw.providers.records import capture as capture_record
 from caw.redact import Redactor
 from caw.session import Logger, Session, SessionSetup
 from caw.session.candidate import Candidate
@@ -42,9 +44,10 @@ from caw.session.turn import (
     run_turn,
 )
 from caw.session.warm import DEFAULT_WARM_IDLE_TIMEOUT
-from caw.state.handle import decode, looks_like_handle
-from caw.state.ledger import CooldownStore
-from caw.state.store import SessionStore, check_writable
+from caw.state.handle import ResumeHandle, decode, looks_like_handle
+from caw.state.record import RecordFile
+from caw.state.shared import FileSessionStore, gate_runner, open_ledger, open_store, state_url, wake_jitter
+from caw.state.store import check_writable
 from caw.text import clip
 
 if TYPE_CHECKING:
@@ -143,6 +146,7 @@ class Agent:
             "model_for_all",
             "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets", "warm", "warm_idle_timeout",
             "tool_timeout", "tool_workers", "max_subagent_depth", "subagent_depth",
+            "state_url", "wake_jitter",
         }
     )  # fmt: skip
 
@@ -335,6 +339,9 @@ class Agent:
         env = dict(agent._options.get("env") or {})
         if handle.config_home and provider.config_home_var and provider.config_home_var not in env:
             env[provider.config_home_var] = handle.config_home
+        # another machine: remap a cwd/config home it lacks, restore the CLI's record from the store (issue 19)
+        here = str(Path(agent._options.get("cwd") or os.getcwd()).resolve())
+        resume_cwd = prepare_resume(handle, provider, env, here, store)
         explicit_model = kw.get("model")
         explicit_effort = agent.reasoning if kw.get("reasoning") else None
         config = RunConfig(
@@ -343,7 +350,7 @@ class Agent:
             system_prompt=agent.system_prompt,
             tools=agent.tools,
             mcp_servers=tuple(agent._mcp),
-            cwd=handle.cwd,
+            cwd=resume_cwd,
             env=env,
             extra_args=tuple(agent._options.get("extra_args") or ()),
         )
@@ -370,7 +377,7 @@ class Agent:
         >>> caw.Agent(provider="codex").check_limit(probe=False)       # doctest: +SKIP
         None
         """
-        remembered = _minutes_until(CooldownStore.default().until(self.provider))
+        remembered = _minutes_until(open_ledger(state_url(self._options.get("state_url"))).until(self.provider))
         if remembered is not None or not probe:
             return remembered
         name = self.provider
@@ -465,8 +472,15 @@ class Agent:
             (names if item in env else values).append(item)
         return Redactor.from_env(names, env, values=values, enabled=enabled)
 
-    def _store(self) -> SessionStore | None:
-        return SessionStore(self.data_dir) if self.data_dir is not None else None
+    def _store(self) -> FileSessionStore | None:
+        # data_dir's files; with a shared state URL, Redis on top (docs/fleets.md)
+        env = {**os.environ, **dict(self._options.get("env") or {})}
+
+        def native(handle: ResumeHandle) -> list[RecordFile]:
+            return capture_record(handle, env, get_provider(handle.provider))
+
+        url = state_url(self._options.get("state_url"))
+        return open_store(self.data_dir, url, capture=native, warn=self.logger.warn if self.logger else None)
 
     def _candidates(self) -> list[Candidate]:
         per_provider = {**global_models(), **dict(self._options.get("models") or {})}
@@ -659,10 +673,18 @@ def check_reasoning(reasoning: object, *, source: str = "reasoning") -> str | No
 
 def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None:
     """Cooldown memory and the auto-wait policy (both optional layers)."""
-    cooldown = CooldownStore.default()
+    url = state_url(o.get("state_url"))
+    env = {**os.environ, **dict(o.get("env") or {})}
+    cooldown = open_ledger(
+        url,
+        scope=lambda name: account_scope(get_provider(name), env),
+        warn=agent.logger.warn if agent.logger is not None else None,
+    )
     setup.skip = cooldown.skip_reason
     setup.cooldown_until = cooldown.until
     setup.on_limit = cooldown.recorder(warn=agent.logger.warn if agent.logger is not None else None)
+    if url is not None and not (getattr(setup, "warm", False) and setup.runner is run_turn):
+        setup.runner = gate_runner(setup.runner, cooldown)  # a fleet skips a shared limit without a request
     auto_wait = o.get("auto_wait")
     if auto_wait is None:
         auto_wait = os.environ.get("CAW_AUTOWAIT", "1").strip().lower() not in _OFF
@@ -676,6 +698,8 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
         out=o.get("wait_output"),
         countdown=o.get("wait_display"),
     )
+    if url is not None:  # many workers wait for one shared reset: spread their wake-ups (issue 19)
+        policy.buffer += wake_jitter(o.get("wake_jitter"))
     # max_wait=0 (or CAW_MAX_WAIT=0) means exactly what auto_wait=False means: never wait, fail over as usual
     setup.limit_waiter = policy if policy.max_wait > 0 else None
 

@@ -19,6 +19,7 @@ CawError
 │   └── TurnTimeout
 ├── TurnCancelled                          Session.cancel() or a signal stopped the turn
 ├── InvalidResumeHandle (also ValueError)  a resume handle that cannot be decoded
+├── SessionRecordCorrupt (also ValueError) a portable session record that fails its checksum (nothing restored)
 ├── SessionStateError                      e.g. resume_handle before the first turn, send on a read-only session
 │   └── SessionNotFound                    a bare session id the data dir does not hold
 └── AllProvidersFailed                     every provider of a fallback order failed (also an ExceptionGroup)
@@ -287,6 +288,20 @@ class InvalidResumeHandle(CawError, ValueError):
 
     def __init__(self, message: str, *, why: str) -> None:
         super().__init__(message)
+        self.why = why
+
+
+class SessionRecordCorrupt(CawError, ValueError):
+    """A portable session record (a ``caw session export`` file or a shared store's copy) failed its
+    checksum or does not decode: nothing of it was restored (docs/fleets.md).
+
+    ``source`` names where it came from (a path or ``redis://.../key``), ``why`` one of ``checksum``,
+    ``not_a_record``, ``too_large``, ``malformed``, ``unsupported_version``.
+    """
+
+    def __init__(self, message: str, *, source: str, why: str) -> None:
+        super().__init__(message)
+        self.source = source
         self.why = why
 
 

@@ -14,6 +14,7 @@ import typer
 from caw.cli.args import PromptSource, RunArgs, default_data_dir, parse_effort, parse_tools
 from caw.cli.exit_codes import ExitCode, UsageProblem, failure_for, install_hint, login_hint
 from caw.cli.runner import CliContext, execute, guard
+from caw.cli.sessions_io import session_app
 from caw.models import Trajectory
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 traj_app = typer.Typer(help="Saved trajectories.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(traj_app, name="traj")
+app.add_typer(session_app, name="session")  # export / import one session as a file (issue 19)
 
 PromptArg = Annotated[
     Optional[str],

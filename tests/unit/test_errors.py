@@ -31,6 +31,7 @@ from caw.errors import (
     ProviderNotInstalled,
     ProviderUnavailable,
     SessionNotFound,
+    SessionRecordCorrupt,
     SessionStateError,
     StorageError,
     TurnCancelled,
@@ -94,6 +95,7 @@ CASES: dict[type[BaseException], Callable[[], BaseException]] = {
     InvalidResumeHandle: lambda: InvalidResumeHandle("checksum mismatch", why="corrupt"),
     SessionStateError: lambda: SessionStateError("no resume handle yet"),
     SessionNotFound: lambda: SessionNotFound("3f2a9c1b", "/data/caw"),
+    SessionRecordCorrupt: lambda: SessionRecordCorrupt("fails its checksum", source="/tmp/s.cawrec", why="checksum"),
     AllProvidersFailed: lambda: AllProvidersFailed(
         "every provider failed",
         [

@@ -46,6 +46,7 @@ THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "ptyprocess": ("caw.transport", "caw.interactive"),
     "pexpect": ("caw.transport", "caw.interactive"),
     "platformdirs": ("caw.state.store",),
+    "redis": ("caw.state.redis_backend",),
 }
 
 

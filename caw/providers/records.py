@@ -1,0 +1,245 @@
+"""Where each CLI keeps its own conversation record, and how to carry it to another machine.
+
+* **claude**: the transcript ``<config>/projects/<cwd slug>/<session id>.jsonl`` (config: ``CLAUDE_CONFIG_DIR``,
+  else ``~/.claude``; the slug is the cwd with every non-alphanumeric character replaced by ``-``). claude
+  resumes only from the slug of the directory it runs in, so a restore writes it under the *new* cwd's slug.
+* **codex**: the rollout ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<thread id>.jsonl`` (``~/.codex``);
+  ``codex exec resume <id>`` finds it by the id in the file name, so a restore writes it at the same relative
+  path (the SQLite files beside it are indexes codex rebuilds; they are not carried).
+* **opencode**: rows of its SQLite database (``$XDG_DATA_HOME/opencode/opencode.db``), carried as the CLI's own
+  ``opencode export <id>`` JSON and restored with ``opencode import <file>`` (the CLI migrates the database).
+
+Only these files travel: never ``.claude.json``, ``.credentials.json``, ``auth.json``, config files or logs.
+Checked by running the pinned CLIs against the fakes (tests/e2e/test_fleets_e2e.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from caw.errors import CawError, StorageError
+from caw.providers.base import Provider, user_home
+from caw.state.handle import ResumeHandle
+from caw.state.record import Record, RecordFile
+from caw.state.shared import FileSessionStore, redact_bytes
+from caw.state.store import default_data_dir
+
+#: seconds an ``opencode export`` / ``import`` may take (a cold start on a fresh home is a few seconds)
+OPENCODE_TIMEOUT = 60.0
+_SLUG_RE = re.compile(r"[^A-Za-z0-9]")
+
+
+def record_home(provider: str, config_home: str | None, env: Mapping[str, str]) -> Path:
+    """The directory under which ``provider`` keeps conversations for this config home (None: its default)."""
+    if provider == "claude":
+        return Path(config_home) if config_home else user_home(env) / ".claude"
+    if provider == "codex":
+        return Path(config_home) if config_home else user_home(env) / ".codex"
+    if provider == "opencode":
+        return (Path(config_home) if config_home else user_home(env) / ".local" / "share") / "opencode"
+    raise CawError(f"caw does not know where {provider} keeps its conversations")
+
+
+def claude_slug(cwd: str) -> str:
+    """claude's project directory name for ``cwd``: ``/work/a.b`` -> ``-work-a-b``."""
+    return _SLUG_RE.sub("-", cwd)
+
+
+def capture(handle: ResumeHandle, env: Mapping[str, str], provider: Provider | None = None) -> list[RecordFile]:
+    """The CLI's own record of the conversation ``handle`` names, as files (empty when it has none here)."""
+    home = record_home(handle.provider, handle.config_home, env)
+    key = handle.resume_key
+    if handle.provider == "claude":
+        path = home / "projects" / claude_slug(handle.cwd) / f"{_safe(key)}.jsonl"
+        return [RecordFile("transcript.jsonl", path.read_bytes(), "claude-transcript")] if path.is_file() else []
+    if handle.provider == "codex":
+        found = sorted((home / "sessions").glob(f"*/*/*/rollout-*-{_safe(key)}.jsonl"))
+        return [RecordFile(str(p.relative_to(home)), p.read_bytes(), "codex-rollout") for p in found[-1:]]
+    if handle.provider == "opencode":
+        if provider is None:
+            return []
+        out = _run_opencode(provider, ["export", key], env, cwd=handle.cwd)
+        return [RecordFile("export.json", out, "opencode-export")] if out.strip().startswith(b"{") else []
+    return []
+
+
+def present(provider: str, resume_key: str, cwd: str, config_home: str | None, env: Mapping[str, str]) -> bool:
+    """Whether this machine already holds the CLI's record of ``resume_key`` where the CLI will look."""
+    home = record_home(provider, config_home, env)
+    if provider == "claude":
+        return (home / "projects" / claude_slug(cwd) / f"{_safe(resume_key)}.jsonl").is_file()
+    if provider == "codex":
+        return any((home / "sessions").glob(f"*/*/*/rollout-*-{_safe(resume_key)}.jsonl"))
+    if provider == "opencode":
+        db = home / "opencode.db"
+        if not db.is_file():
+            return False
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                row = conn.execute("select 1 from session where id = ?", (resume_key,)).fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None
+    return False
+
+
+def restore(
+    record: Record, provider: Provider, resume_key: str, cwd: str, config_home: str | None, env: Mapping[str, str]
+) -> None:
+    """Put the record's files where the CLI looks for ``resume_key`` when run in ``cwd``: all or nothing."""
+    home = record_home(record.provider, config_home, env)
+    if record.provider == "opencode":
+        export = next((f for f in record.files if f.role == "opencode-export"), None)
+        if export is None:
+            return
+        with tempfile.TemporaryDirectory(prefix="caw-import-") as tmp:
+            path = Path(tmp) / "session.json"
+            path.write_bytes(export.data)
+            _run_opencode(provider, ["import", str(path)], env, cwd=cwd)
+        return
+    targets: list[tuple[Path, bytes]] = []
+    for f in record.files:
+        if record.provider == "claude" and f.role == "claude-transcript":
+            targets.append((home / "projects" / claude_slug(cwd) / f"{_safe(resume_key)}.jsonl", f.data))
+        elif record.provider == "codex" and f.role == "codex-rollout":
+            rel = Path(f.path)
+            if rel.is_absolute() or ".." in rel.parts or rel.parts[:1] != ("sessions",):
+                continue  # a record names paths under the CLI's home only
+            targets.append((home / rel, f.data))
+    written: list[Path] = []
+    try:
+        for target, data in targets:
+            _write_new(target, data)
+            written.append(target)
+    except OSError as exc:
+        for path in written:  # never a half-restored conversation
+            path.unlink(missing_ok=True)
+        raise StorageError.from_os_error(exc, "restore the conversation record to", exc.filename) from exc
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _run_opencode(provider: Provider, args: list[str], env: Mapping[str, str], *, cwd: str) -> bytes:
+    binary = provider.locate(env)
+    if binary is None:
+        raise provider.not_installed(env)
+    run_cwd = cwd if os.path.isdir(cwd) else None
+    try:
+        out = subprocess.run(
+            [*provider.executable(binary), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=dict(env),
+            cwd=run_cwd,
+            timeout=OPENCODE_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CawError(f"opencode {args[0]} failed: {exc}") from exc
+    if out.returncode != 0:
+        tail = out.stderr.decode("utf-8", "replace").strip()[-300:]
+        raise CawError(f"opencode {args[0]} exited {out.returncode}: {tail}")
+    return out.stdout
+
+
+def _safe(key: str) -> str:
+    """A conversation id as part of a file name or glob (no separators, no wildcards)."""
+    if not key or any(c in key for c in "/\\*?[]") or key in (".", ".."):
+        raise CawError(f"{key!r} is not a conversation id")
+    return key
+
+
+def account_scope(provider: Provider, env: Mapping[str, str]) -> str:
+    """Which account a limit belongs to, as far as the environment tells: a short hash of the first credential
+    variable set (never the value itself), or "" (a login kept in the config home cannot be told apart)."""
+    import hashlib
+
+    for name in provider.secret_env_vars:
+        value = env.get(name)
+        if value:
+            return hashlib.sha256(f"{provider.name}\0{value}".encode()).hexdigest()[:12]
+    return ""
+
+
+def prepare_resume(
+    handle: ResumeHandle,
+    provider: Provider,
+    env: dict[str, str],
+    fallback_cwd: str,
+    store: FileSessionStore | None,
+) -> str:
+    """Make this machine ready to resume ``handle``; returns the working directory to run the CLI in.
+
+    The handle's cwd and config home are used where they exist here; otherwise they are remapped to this
+    machine's (``fallback_cwd``, the config home ``env``/the environment name, else the CLI's default). When
+    the CLI's own record is not there, it is restored from the store's portable record (a shared store's, or
+    one ``caw session import`` kept); a record that fails its checksum raises SessionRecordCorrupt and
+    nothing is written. ``env`` is the CLI's extra environment (changed in place: a config home the handle
+    names that does not exist here is dropped).
+    """
+    var = provider.config_home_var
+    if var and handle.config_home and env.get(var) == handle.config_home and not os.path.isdir(handle.config_home):
+        del env[var]
+    cwd = handle.cwd if os.path.isdir(handle.cwd) else fallback_cwd
+    full = {**os.environ, **env}
+    config_home = full.get(var) if var else None
+    if present(handle.provider, handle.resume_key, cwd, config_home, full):
+        return cwd
+    stores = [store] if store is not None else []
+    stores.append(FileSessionStore(default_data_dir()))
+    for candidate in stores:
+        record = candidate.get_record(handle.session_id)
+        if record is not None and record.provider == handle.provider:
+            restore(record, provider, handle.resume_key, cwd, config_home, full)
+            break
+    return cwd
+
+
+def export_record(
+    handle: ResumeHandle,
+    handle_text: str,
+    provider: Provider,
+    env: Mapping[str, str],
+    *,
+    store: FileSessionStore | None = None,
+    redact: Callable[[str], str] | None = None,
+) -> Record:
+    """One session as a portable record, from this machine: the CLI's own record where the handle says it is
+    (or where the store restored it), and the trajectory the store holds (redacted). A StorageError when the
+    CLI's record is not here."""
+    files = capture(handle, env, provider)
+    if not files and store is not None:
+        kept = store.get_record(handle.session_id)
+        if kept is not None and kept.provider == handle.provider:
+            files = kept.files
+    if not files:
+        home = record_home(handle.provider, handle.config_home, env)
+        raise StorageError(home, "find the conversation record in", strerror=f"{handle.provider} has no record of "
+                           f"{handle.resume_key} for {handle.cwd} (was the session run on this machine?)")  # fmt: skip
+    if redact is not None:
+        files = [RecordFile(f.path, redact_bytes(f.data, redact), f.role) for f in files]
+    traj: dict[str, object] | None = None
+    if store is not None and store.exists(handle.session_id):
+        import json
+
+        text = json.dumps(store.load(handle.session_id).to_dict(), ensure_ascii=False)
+        traj = json.loads(redact(text) if redact is not None else text)
+    return Record(handle_text, handle.provider, handle.session_id, files, traj, handle.cwd)

@@ -1,0 +1,174 @@
+"""Fleets (issue 19) on the real CLIs and a real redis-server: two "machines" (two HOMEs, config homes and
+working directories that share only the Redis URL), an export file moved without Redis, a fault."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import LiveFactory, live_factory
+from tests.fakes.env import full_env
+from tests.fakes.replies import Text, anthropic_rate_limited
+from tests.redis_server import RedisServer, running_redis
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    yield from running_redis()
+
+
+MACHINE_A = """
+import json, sys, caw
+agent = caw.Agent(provider=sys.argv[1], cwd=sys.argv[2], auto_wait=False, **json.loads(sys.argv[3]))
+s = agent.start_session()
+s.send("remember the word PELICAN")
+print(s.resume_handle)
+s.end()
+"""
+
+MACHINE_B = """
+import json, sys, caw
+s = caw.Agent(cwd=sys.argv[2], auto_wait=False).resume_session(sys.argv[1])
+turn = s.send("which word did I ask you to remember?")
+traj = s.end()
+print(json.dumps({"result": turn.result, "provider": s.provider, "inputs": [t.input for t in traj.turns]}))
+"""
+
+
+def run_py(code: str, args: list[str], env: dict[str, str], cwd: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        timeout=180,
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr.decode()[-3000:]
+    return out.stdout.decode().strip().splitlines()[-1]
+
+
+def machine(live: LiveFactory, url: str, root: Path, **flags: bool) -> tuple[dict[str, str], Path]:
+    """A fresh machine on the same fake model: its own HOME/config home/cwd/data dir, the shared URL only."""
+    server = live.servers[-1]
+    env = full_env(live.harness.env(server.url, root, **flags))
+    work = root / "work"
+    work.mkdir(parents=True)
+    env["CAW_DATA_DIR"] = str(root / "caw-data")
+    if url:
+        env["CAW_STATE_URL"] = url
+    return env, work
+
+
+def test_handle_resumes_on_another_machine_through_redis(live: LiveFactory, redis_server: RedisServer) -> None:
+    run = live()
+    name = run.harness.name
+    a_env, a_work = machine(live, redis_server.url, run.root / "machine-a")
+    handle = run_py(MACHINE_A, [name, str(a_work), json.dumps(run.harness.agent_kwargs)], a_env, a_work)
+    shutil.rmtree(run.root / "machine-a")  # machine A is gone: its HOME, config home, cwd and data dir
+    b_env, b_work = machine(live, redis_server.url, run.root / "machine-b")
+    run.server.enqueue(Text("You asked me to remember PELICAN."))
+    result = json.loads(run_py(MACHINE_B, [handle, str(b_work)], b_env, b_work))
+    assert result["result"] == "You asked me to remember PELICAN."
+    assert result["provider"] == name
+    assert result["inputs"] == ["remember the word PELICAN", "which word did I ask you to remember?"]
+    history = run.server.user_texts(run.server.model_requests[-1].body)
+    assert any("remember the word PELICAN" in t for t in history), history
+    assert restored_on(b_env, handle, b_work)
+
+
+def restored_on(env: dict[str, str], handle: str, cwd: Path) -> bool:
+    """The CLI's own record of ``handle`` is on this machine now, where the CLI looks when run in ``cwd``."""
+    from caw.providers import get_provider
+    from caw.providers.records import present
+    from caw.state.handle import decode
+
+    h = decode(handle)
+    var = get_provider(h.provider).config_home_var
+    return present(h.provider, h.resume_key, str(cwd), env.get(var or ""), env)
+
+
+WORKER = """
+import json, sys, caw
+try:
+    caw.Agent(provider="claude", cwd=sys.argv[1], auto_wait=False).completion("work item")
+    print(json.dumps({"ok": True}))
+except caw.UsageLimitError as exc:
+    print(json.dumps({"limited": exc.resets_at.isoformat() if exc.resets_at else None, "message": exc.detail}))
+"""
+
+
+def test_twenty_workers_behind_one_limit_make_one_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    import time
+
+    for factory in live_factory("claude", tmp_path, monkeypatch):
+        run = factory(oauth=True)
+        reset = int(time.time()) + 3600
+        run.server.enqueue(anthropic_rate_limited(reset))
+        envs = []
+        for i in range(20):  # twenty machines: own HOME, data dir and cwd; one Redis
+            env, work = machine(factory, redis_server.url, tmp_path / f"worker{i}", oauth=True)
+            envs.append((env, work))
+        first = json.loads(run_py(WORKER, [str(envs[0][1])], envs[0][0], envs[0][1]))
+        assert first["limited"] is not None, first
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(work)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=work,
+                env={**env, "PYTHONPATH": str(REPO)},
+            )
+            for env, work in envs[1:]
+        ]
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()[-2000:]
+            results.append(json.loads(out.decode().strip().splitlines()[-1]))
+        assert all(r.get("limited") == first["limited"] for r in results), results
+        assert all("shared limit ledger" in r["message"] for r in results), results
+        assert len(run.server.model_requests) == 1  # one limited request between twenty workers
+
+
+def test_turns_complete_while_redis_dies_and_records_resume_when_it_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import redis
+
+    import caw
+    from caw.state.record import unpack
+    from caw.state.shared import open_link
+
+    for factory in live_factory("claude", tmp_path, monkeypatch):
+        run = factory()
+        monkeypatch.setenv("CAW_STATE_RETRY", "0")  # try Redis again on every call (no clock to wait for)
+        agent = run.agent(auto_wait=False, state_url=redis_server.url)
+        client = redis.Redis(port=redis_server.port)
+        session = agent.start_session()
+        session.send("turn one")
+        key = f"caw:session:{session.trajectory.session_id}"
+        assert len(unpack(client.get(key), source=key).trajectory["turns"]) == 1
+        redis_server.kill()  # lost mid-run
+        assert session.send("turn two").status == "completed"
+        assert session.send("turn three").status == "completed"
+        warned = capsys.readouterr().err
+        assert warned.count("is unreachable") == 1, warned  # warned once, not per turn
+        redis_server.start()  # back on the same port
+        assert session.send("turn four").status == "completed"
+        client = redis.Redis(port=redis_server.port)
+        record = unpack(client.get(key), source=key)
+        assert [t["input"] for t in record.trajectory["turns"]] == ["turn one", "turn two", "turn three", "turn four"]
+        assert open_link(redis_server.url).up
+        session.end()
+        local = caw.list_sessions(run.root / "caw-data")  # the local files kept every turn throughout
+        assert [(s.session_id, s.turns) for s in local] == [(session.trajectory.session_id, 4)]
