@@ -16,7 +16,9 @@ Prints:
 5. peak RSS of a turn with 50 MB of tool output, as a multiple of the output kept (≤ 3×);
 6. for each provider with a warm mode (issue 14): a 5-turn warm session ÷ a 5-turn cold session (median of
    the per-pair ratios of N alternating pairs; goal ≤ 0.35), the median latency of turns 2-5 warm against a
-   cold turn, and a one-turn warm session ÷ a one-turn cold one (what decides ``completion()``).
+   cold turn, and a one-turn warm session ÷ a one-turn cold one (what decides ``completion()``);
+7. batch throughput (issue 20): a 24-task ``caw.batch`` against the fake at concurrency 1, 2 and 4, as tasks
+   per minute and as a ratio to concurrency 1 (``--batch-provider``, default codex; ``--batch-tasks``).
 
     .venv/bin/python scripts/bench.py                 # everything
     .venv/bin/python scripts/bench.py --pairs 7 --providers claude,codex
@@ -450,13 +452,49 @@ def bench_warm(name: str, pairs: int, turns: int = 5) -> None:
             os.environ.update(old_env)
 
 
+def bench_batch(name: str, tasks: int, levels: tuple[int, ...] = (1, 2, 4)) -> None:
+    """Section 7: tasks per minute of one ``caw.batch`` of ``tasks`` one-turn tasks at each concurrency."""
+    import caw
+
+    with tempfile.TemporaryDirectory(prefix=f"caw-bench-batch-{name}-") as tmp, _fake_for(name) as server:
+        root = Path(tmp)
+        work = root / "work"
+        work.mkdir()
+        env, agent_kw = _provider_setup(name, server.url, root)
+        old_env = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        os.environ["CAW_DATA_DIR"] = str(root / "caw-data")
+        try:
+            agent = caw.Agent(provider=name, cwd=str(work), auto_wait=False, **agent_kw)  # type: ignore[arg-type]
+            agent.completion(PROMPT)  # first start (caches) out of the figures
+            rates: dict[int, float] = {}
+            for level in levels:
+                prompts = [f"{PROMPT} (task {n}, concurrency {level})" for n in range(tasks)]
+                t0 = time.perf_counter()
+                results = list(caw.batch(prompts, agent=agent, concurrency=level))
+                elapsed = time.perf_counter() - t0
+                failed = sum(not r.ok for r in results)
+                rates[level] = len(results) / elapsed * 60
+                note = f", {failed} failed" if failed else ""
+                print(
+                    f"batch     {name:9} {tasks} tasks at concurrency {level}: {elapsed:6.1f} s, "
+                    f"{rates[level]:6.1f} tasks/min, {rates[level] / rates[levels[0]]:4.2f}x sequential{note}"
+                )
+        finally:
+            os.environ.clear()
+            os.environ.update(old_env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=7, help="alternating caw/raw pairs per provider (>= 7)")
     ap.add_argument("--providers", default="claude,codex,opencode")
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rss-mb", type=int, default=50)
-    ap.add_argument("--skip", default="", help="comma list of: ratio,run,imports,throughput,rss,warm")
+    ap.add_argument("--skip", default="", help="comma list of: ratio,run,imports,throughput,rss,warm,batch")
+    ap.add_argument("--batch-provider", default="codex", help="the provider of the batch throughput section")
+    ap.add_argument("--batch-tasks", type=int, default=24)
     ap.add_argument("--warm-pairs", type=int, default=5, help="alternating warm/cold session pairs per provider")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -475,6 +513,8 @@ def main() -> None:
     if "warm" not in skip:
         for name in args.providers.split(","):
             bench_warm(name.strip(), max(1, args.warm_pairs))
+    if "batch" not in skip:
+        bench_batch(args.batch_provider, args.batch_tasks)
 
 
 if __name__ == "__main__":
