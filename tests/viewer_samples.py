@@ -124,20 +124,24 @@ def subagent_trajectory() -> Trajectory:
     )
 
 
-def write_session(data_dir: Path, traj: Trajectory, *, subagent: Trajectory | None = None) -> Path:
-    """Save ``traj`` as a session of ``data_dir``; with ``subagent``, save it under the session's dir and link it
-    from the tool call named Task (``"subagent": "subagents/<id>"``), as issue 15 describes."""
+def write_session(
+    data_dir: Path, traj: Trajectory, *, subagent: Trajectory | None = None, link: str | None = None
+) -> Path:
+    """Save ``traj`` as a session of ``data_dir``; with ``subagent``, save it where caw does (issue 15:
+    ``<session dir>/subagents/sessions/<id>/trajectory.json``) and link it from the tool call named Task by
+    ``ToolUse.subagent`` (``link``: that absolute path unless given)."""
     d = data_dir / "sessions" / traj.session_id
     d.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = traj.to_dict()
     if subagent is not None:
-        sub_dir = d / "subagents" / subagent.session_id
-        sub_dir.mkdir(parents=True)
+        sub_dir = d / "subagents" / "sessions" / subagent.session_id
+        sub_dir.mkdir(parents=True, exist_ok=True)
         (sub_dir / "trajectory.json").write_text(json.dumps(subagent.to_dict()), encoding="utf-8")
         for turn in doc["turns"]:
             for block in turn["output"]:
                 if block.get("name") == "Task":
-                    block["subagent"] = f"subagents/{subagent.session_id}"
+                    block["subagent"] = link or str(sub_dir / "trajectory.json")
+                    block["subagent_usage"] = subagent.usage.model_dump(mode="json")
     (d / "trajectory.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return d
 

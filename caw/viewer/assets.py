@@ -213,6 +213,7 @@ REPORT_JS = r"""
     fact("duration", dur(h.duration_ms) + " working" + (h.wall_ms !== null ? " · " + dur(h.wall_ms) + " wall clock" : ""));
     fact("tokens", tokens(h.usage) + " · " + num(h.usage.total_tokens) + " total");
     fact("cost", money(h.usage.cost_usd));
+    if (h.subagent_usage) fact("subagents", tokens(h.subagent_usage) + " · " + money(h.subagent_usage.cost_usd) + " (not in the totals above)");
     fact("created", when(h.created_at) + (h.completed_at ? " · ended " + when(h.completed_at) : ""));
     if (h.cwd) fact("cwd", h.cwd, "mono");
     fact("attempts", t.attempts.length ? t.attempts.map(function (a) {

@@ -97,6 +97,7 @@ def _trajectory(b: _Builder, source: Source, depth: int) -> dict[str, Any]:
             "usage_limited": traj.usage_limited,
             "system_prompt": b.text(traj.system_prompt) if traj.system_prompt else None,
             "denied_tool_uses": traj.denied_tool_uses,
+            "subagent_usage": _subagent_usage(traj),
         },
         "attempts": [a.model_dump(mode="json") for a in s.attempts],
         "waits": [
@@ -157,6 +158,9 @@ def _tool(b: _Builder, use: ToolUse, raw: dict[str, Any], source: Source, depth:
         "output": b.text(use.output) if use.output is not None else None,
         "err": use.is_error,
     }
+    sub_usage = getattr(use, "subagent_usage", None)
+    if sub_usage is not None:
+        out["sub_usage"] = sub_usage.model_dump(mode="json")
     link = subagent_link({**use.model_dump(mode="json"), **raw})
     if link is not None:
         if depth >= MAX_DEPTH:
@@ -168,6 +172,14 @@ def _tool(b: _Builder, use: ToolUse, raw: dict[str, Any], source: Source, depth:
             except SourceError as exc:
                 out["sub_error"] = f"subagent trajectory not found: {exc}"
     return out
+
+
+def _subagent_usage(traj: Trajectory) -> dict[str, Any] | None:
+    """What the subagents used (``Trajectory.subagent_usage``, issue 15), None when there were none."""
+    total = getattr(traj, "subagent_usage", None)
+    if total is None or not any(getattr(u, "subagent", None) for t in traj.turns for u in t.tool_uses):
+        return None
+    return dict(total.model_dump(mode="json"))
 
 
 def _summary_argument(arguments: dict[str, Any]) -> str:

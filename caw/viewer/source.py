@@ -175,8 +175,12 @@ def resolve_subagent(link: Any, base_dir: Path | None) -> Source:
     roots = [base_dir.resolve()]
     if base_dir.parent.name == "sessions":
         roots.append(base_dir.parent.resolve())
+    parts = Path(link).parts
+    # caw writes an absolute path (<parent>/subagents/sessions/<id>/trajectory.json); a copied or moved
+    # data dir still has the part from "subagents" on
+    tail = Path(*parts[len(parts) - 1 - parts[::-1].index("subagents") :]) if "subagents" in parts else None
     for root in roots:
-        for candidate in (root / link, root / "subagents" / link):
+        for candidate in (root / link, root / "subagents" / link, *((root / tail,) if tail else ())):
             try:
                 resolved = candidate.resolve()
             except (OSError, RuntimeError):
@@ -187,4 +191,6 @@ def resolve_subagent(link: Any, base_dir: Path | None) -> Source:
                 return load_session_dir(resolved, link)
             if resolved.is_file():
                 return load_file(resolved, link)
+    if "/" not in link:
+        raise SourceError(link, "is a subagent session id: it ran without a data dir, so nothing was saved")
     raise SourceError(link, "is not in the parent session's directory")

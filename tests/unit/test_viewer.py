@@ -107,6 +107,23 @@ def test_subagent_is_nested_under_its_tool_call(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "link", ["subagents/sessions/sub0001", "/moved/away/sessions/p1/subagents/sessions/sub0001/trajectory.json"]
+)
+def test_a_relative_or_moved_subagent_link_is_found(tmp_path: Path, link: str) -> None:
+    d = write_session(tmp_path, sample_trajectory(), subagent=subagent_trajectory(), link=link)
+    page = build_page(load_source(d / "trajectory.json"))
+    assert page.data["turns"][2]["blocks"][0]["sub"]["session_id"] == "sub0001"
+    assert page.data["header"]["subagent_usage"]["cost_usd"] == pytest.approx(0.002)
+
+
+def test_a_subagent_without_a_data_dir_says_so() -> None:
+    traj = sample_trajectory()
+    traj.turns[2].output[0].subagent = "sub0001"  # type: ignore[union-attr]
+    page = build_page(Source(traj, traj.to_dict(), Path("/nonexistent"), "t"))
+    assert "ran without a data dir" in page.data["turns"][2]["blocks"][0]["sub_error"]
+
+
+@pytest.mark.parametrize(
     "link", ["../../../../etc", "/etc/passwd", "subagents/none", {"path": "nope"}, {"weird": 1}, 42]
 )
 def test_a_broken_or_escaping_subagent_link_is_a_note_not_a_crash(tmp_path: Path, link: object) -> None:
@@ -294,4 +311,3 @@ def test_caw_view_serves_until_interrupted_and_leaves_nothing_listening(tmp_path
 def test_caw_view_on_a_missing_dir_is_a_usage_error(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["view", str(tmp_path / "none")])
     assert r.exit_code == ExitCode.USAGE and "is not a directory" in r.stderr
-
