@@ -25,6 +25,7 @@ What is new:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -146,9 +147,20 @@ class WarmRunner:
             control.turn = turn
             raise not_installed_error(provider, {**base_env, **config.env}, turn)
         env = {**base_env, **config.env, "PWD": os.path.abspath(config.cwd)}
-        reuse = self._reusable(provider.name, binary, config, env, request, clock)
-        client = reuse.client if reuse is not None else provider.warm_client(binary, config, env)
-        if client is None:  # no warm mode: this provider's turns run cold
+        if _per_turn_flags(request):
+            # options the CLI takes on its command line (a schema, its own caps): a warm process was started
+            # with another command line, so this turn runs cold, and the warm process, whose history would
+            # now lag behind the conversation on disk, is stopped (the next warm turn resumes it)
+            with self._lock:
+                stale = self._slots.get(provider.name)
+            if stale is not None:
+                self._discard(provider.name, stale)
+            client: WarmClient | None = None
+            reuse = None
+        else:
+            reuse = self._reusable(provider.name, binary, config, env, request, clock)
+            client = reuse.client if reuse is not None else provider.warm_client(binary, config, env)
+        if client is None:  # no warm mode (or a turn it cannot take): this turn runs cold
             return (
                 yield from self.cold(
                     provider, binary, config, request, base_env=base_env, options=options, control=control, clock=clock
@@ -422,6 +434,20 @@ class WarmRunner:
         except WarmClosed:
             pass
         self._end_interrupted(name, slot, before)
+
+
+#: the TurnRequest fields a warm process takes per message; any other set field is a command-line option
+_PER_MESSAGE = frozenset({"prompt", "resume_key", "new_key"})
+
+
+def _per_turn_flags(request: TurnRequest) -> bool:
+    """Whether ``request`` sets an option beyond the message itself (one a warm process cannot take)."""
+    for f in dataclasses.fields(request):
+        if f.name in _PER_MESSAGE or f.default is dataclasses.MISSING:
+            continue
+        if getattr(request, f.name) != f.default:
+            return True
+    return False
 
 
 def _deadline(

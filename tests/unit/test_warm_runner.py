@@ -528,3 +528,32 @@ def test_claude_warm_usage_is_per_turn_although_the_cli_sums_it() -> None:
     assert first.usage.cost_usd == pytest.approx(0.05)
     assert second.usage.cost_usd == pytest.approx(0.07)
     assert client._models_seen["m"]["inputTokens"] == 250
+
+
+@dataclass(frozen=True)
+class _FlaggedRequest(TurnRequest):
+    """A request with a command-line option (as ``output_schema`` or ``max_turns`` are on claude)."""
+
+    some_cli_flag: int | None = None
+
+
+def test_a_turn_with_command_line_options_runs_cold_and_retires_the_warm_process() -> None:
+    calls: list[str] = []
+
+    def cold(provider: Provider, binary: str | None, config: RunConfig, request: TurnRequest, **_: Any):  # type: ignore[no-untyped-def]
+        calls.append(request.prompt)
+        yield TextEvent(provider="fake", text="cold")
+        return Turn(input=request.prompt, provider="fake", status="completed")
+
+    prov = FakeProvider([answer("one"), answer("three")])
+    runner = WarmRunner(idle_timeout=None, cold=cold)
+    call(runner, prov)
+    gen = runner(
+        prov, "/bin/fake", RunConfig(cwd="/tmp"), _FlaggedRequest("two", "conv-1", some_cli_flag=3), base_env={}
+    )
+    _, turn = drive(gen)
+    assert isinstance(turn, Turn) and calls == ["two"]
+    assert prov.log.clients[0].closed == 1  # its history would lag behind the cold turn
+    _, third = call(runner, prov, "three", key="conv-1")
+    assert isinstance(third, Turn) and third.result == "three"
+    assert [r.resume_key for r in prov.log.started] == [None, "conv-1"]
