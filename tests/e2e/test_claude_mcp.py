@@ -63,9 +63,10 @@ def test_mcp_server_is_connected_before_the_first_print_turn(claude_live: LiveFa
     assert "mcp__probe__probe_tool" in json.dumps(first)
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 @pytest.mark.parametrize("verdict", [True, "not in this repository"])
 def test_can_use_tool_decides_a_tool_use_claude_would_prompt_for(
-    claude_live: LiveFactory, tmp_path: Path, verdict: bool | str
+    claude_live: LiveFactory, tmp_path: Path, verdict: bool | str, warm: bool
 ) -> None:
     """claude asks caw's permission tool (--permission-prompt-tool) about a command its default mode would
     refuse ("This command requires approval"); the Python callback decides, in this process."""
@@ -79,7 +80,7 @@ def test_can_use_tool_decides_a_tool_use_claude_would_prompt_for(
         asked.append((tool, arguments))
         return verdict
 
-    session = run.agent(can_use_tool=guard).start_session()
+    session = run.agent(can_use_tool=guard, warm=warm).start_session()  # warm: the same flag, no -p (issue 14)
     turn = session.send("run it")
     (use,) = turn.tool_uses
     assert asked and asked[0][0] == "Bash" and asked[0][1].get("command") == command
