@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from caw.providers import get_provider  # noqa: E402
-from caw.providers.base import RunConfig, TurnRequest  # noqa: E402
-from tests.fakes.env import CODEX_MODEL, codex_env, full_env  # noqa: E402
-from tests.fakes.openai_responses import ResponsesFake  # noqa: E402
+from caw.providers import get_provider
+from caw.providers.base import RunConfig, TurnRequest
+from tests.fakes.env import CODEX_MODEL, codex_env, full_env
+from tests.fakes.openai_responses import ResponsesFake
 
 
 def one_session(root: Path, url: str, turns: int) -> tuple[float, list[float]]:
