@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from caw.version import __version__
 
 #: seconds ``thread/resume`` may take before caw gives up on it (it can hang: openai/codex#37047)
 RESUME_TIMEOUT_S = 30.0
+#: seconds the handshake may take when the session gives no first-output deadline (a hung start never returns)
+START_TIMEOUT_S = 120.0
 #: seconds after ``thread/status/changed`` idle before a missing ``turn/completed`` is looked up
 IDLE_GRACE_S = 1.0
 
@@ -229,6 +232,7 @@ class CodexWarmClient(WarmClient):
         self._proc: LongLivedProcess | None = None
         self._next_id = 0
         self._pending: dict[int, str] = {}  # request id -> method
+        self._lock = threading.Lock()
         self._thread_id: str | None = None
         self._model: str | None = None
         self._persisted = False  # the thread has a rollout (a turn ended, or it was resumed)
@@ -261,7 +265,7 @@ class CodexWarmClient(WarmClient):
         except SpawnError as exc:
             raise ProviderNotInstalled(self.provider.name, self.binary, reason=str(exc)) from exc
         self._proc = proc
-        deadline = None if timeout is None else self._clock() + timeout
+        deadline = self._clock() + (START_TIMEOUT_S if timeout is None else timeout)
         try:
             self._call(
                 "initialize",
@@ -275,9 +279,7 @@ class CodexWarmClient(WarmClient):
             self._send({"method": "initialized"})
             params = self.settings.thread_params(cwd)
             if request.resume_key:
-                resume_deadline = self._clock() + self.resume_timeout_s
-                if deadline is not None:
-                    resume_deadline = min(resume_deadline, deadline)
+                resume_deadline = min(self._clock() + self.resume_timeout_s, deadline)
                 result = self._call(
                     "thread/resume",
                     {"threadId": request.resume_key, "excludeTurns": True, **params},
@@ -399,10 +401,12 @@ class CodexWarmClient(WarmClient):
             raise self._closed_error
 
     def _request(self, method: str, params: dict[str, Any]) -> int:
-        self._next_id += 1
-        self._pending[self._next_id] = method
-        self._send({"id": self._next_id, "method": method, "params": params})
-        return self._next_id
+        with self._lock:  # interrupt() sends from the cancelling thread while poll() runs
+            self._next_id += 1
+            rid = self._next_id
+            self._pending[rid] = method
+        self._send({"id": rid, "method": method, "params": params})
+        return rid
 
     def _gone(self, message: str) -> WarmClosed:
         proc = self._require_proc()
@@ -582,9 +586,10 @@ class CodexWarmClient(WarmClient):
         return self._parser.feed({"type": "thread.started", "thread_id": self._thread_id})
 
     def _send_interrupt(self) -> None:
-        if self._interrupt_sent or self._turn_id is None or self._thread_id is None:
-            return  # sent once the turn id is known (the turn/start reply or turn/started)
-        self._interrupt_sent = True
+        with self._lock:
+            if self._interrupt_sent or self._turn_id is None or self._thread_id is None:
+                return  # sent once the turn id is known (the turn/start reply or turn/started)
+            self._interrupt_sent = True
         try:
             self._request("turn/interrupt", {"threadId": self._thread_id, "turnId": self._turn_id})
         except WarmClosed:
@@ -701,7 +706,8 @@ class CodexWarmClient(WarmClient):
         if self._turn_id:
             self._ended_turns.add(self._turn_id)
             self._usage.pop(self._turn_id, None)
-        self._persisted = True  # a turn ran: codex has written the thread's rollout
+        if self._announced:
+            self._persisted = True  # a turn ran: codex has written the thread's rollout
         return events
 
 

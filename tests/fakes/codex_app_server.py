@@ -5,6 +5,7 @@ wrapper script). It speaks the subset of the protocol caw uses and misbehaves on
 prompt picks the scenario, so one process can play several turns.
 
     early      turn/completed before the turn/start reply
+    reject     turn/start answered with an error (codex's 1 MiB input cap): no turn runs
     nocomplete thread status idle, no turn/completed; thread/read tells how the turn ended
     tool       a commandExecution item (started, completed) before the answer
     sleep      a commandExecution that starts `sleep 60` and waits for turn/interrupt (which leaves it running,
@@ -126,6 +127,10 @@ class Server:
             )
         elif method == "turn/start":
             text = params["input"][0]["text"]
+            if "reject" in text:
+                message = "Input exceeds the maximum length of 1048576 characters."
+                send({"id": rid, "error": {"code": -32602, "message": message}})
+                return
             threading.Thread(target=self.turn, args=(rid, text), daemon=True).start()
         elif method == "turn/interrupt":
             send({"id": rid, "result": {}})

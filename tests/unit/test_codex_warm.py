@@ -132,6 +132,21 @@ def test_codex_thread_persisted_only_after_first_turn(fake: tuple[str, Path], tm
         client.close()
 
 
+def test_rejected_first_turn_reports_no_resume_key(fake: tuple[str, Path], tmp_path: Path) -> None:
+    client = make(fake, tmp_path)
+    try:
+        client.start(TurnRequest(prompt="x"), timeout=10)
+        events = turn(client, "reject this")
+        assert not of(events, SessionStarted), "no turn ran: the thread has no rollout to resume"
+        error = events[-1]
+        assert isinstance(error, ErrorEvent) and error.fatal and error.kind == "context_overflow"
+        assert client.resume_key is None
+        assert of(turn(client, "then this"), SessionStarted)
+        assert client.resume_key is not None
+    finally:
+        client.close()
+
+
 def test_codex_thread_resume_hang_is_a_typed_timeout(fake: tuple[str, Path], tmp_path: Path) -> None:
     client = make(fake, tmp_path, resume_timeout_s=0.5)
     t0 = time.monotonic()
