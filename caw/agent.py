@@ -96,8 +96,12 @@ class Agent:
     ``can_use_tool`` (``fn(tool_name, arguments) -> True | False | "why not"``: asked before each tool use the
     CLI's own rules would prompt for; claude only, see docs/python-api.md "Permissions"),
     ``redact`` (default True, ``CAW_REDACT=0`` turns it off: mask the providers' credential values and known
-    key patterns in everything caw writes or prints; docs/reliability.md) and ``secrets`` (more to mask:
-    environment variable names, whose values are masked, or the secret values themselves).
+    key patterns in everything caw writes or prints; docs/reliability.md), ``secrets`` (more to mask:
+    environment variable names, whose values are masked, or the secret values themselves), ``warm`` (True:
+    a session keeps one long-lived CLI process per provider and sends every turn to it; default
+    ``$CAW_WARM``, else cold; a one-turn ``completion()`` stays cold unless ``warm=True`` is given;
+    docs/warm-sessions.md) and ``warm_idle_timeout`` (seconds a warm CLI may sit unused before it is
+    stopped, 600 by default; the next send starts it again).
     """
 
     def __init__(
