@@ -596,8 +596,32 @@ class _Engine:
         self.cancelled: list[str] = []
         self.error: BaseException | None = None
 
+    def _seed_from_ledger(self) -> None:
+        """Limits an earlier run (or another machine) recorded in the Agent's cooldown ledger count from the start
+        (read through the Agent's own session setup, so a shared ledger, ``state_url``, just works)."""
+        try:
+            until = self.agent._setup(None).cooldown_until
+        except CawError:
+            return  # the first task reports what is wrong with the setup
+        names = dict.fromkeys(self.agent.order)
+        for task in self.tasks:
+            try:
+                names.update(dict.fromkeys(self._order(task)))
+            except CawError:
+                continue
+        now = self.limits.clock()
+        for name in names:
+            try:
+                when = until(name)
+            except Exception:  # the ledger is a memory: unreadable means nothing remembered
+                continue
+            if when is not None and when > now:
+                self.limits.limited(name, when)
+
     def start(self) -> None:
         self.progress.started = time.monotonic()
+        if self.tasks:
+            self._seed_from_ledger()
         count = min(self.concurrency, len(self.tasks))
         self._alive = count
         if count == 0:
@@ -728,6 +752,8 @@ class _Engine:
             result.parsed = getattr(turn, "parsed", None)
             return result
         except _Stopped:
+            if session is not None:
+                session.end()  # it never started a turn: nothing runs, but it is closed like any other
             self._cancelled(task)
             return None
         except BaseException as exc:
