@@ -169,12 +169,16 @@ class Page:
     def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
         """Poll ``expression`` in the page until it is truthy (the page renders asynchronously)."""
         deadline = time.monotonic() + timeout
+        last: object = None
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except AssertionError as exc:  # e.g. no document.body yet while the page loads
+                last, value = exc, None
             if value:
                 return value
             time.sleep(0.05)
-        raise AssertionError(f"{expression} stayed falsy for {timeout}s")
+        raise AssertionError(f"{expression} stayed falsy for {timeout}s (last error: {last})")
 
     def click(self, selector: str) -> None:
         """A real mouse click (press and release) in the middle of the element ``selector`` names."""

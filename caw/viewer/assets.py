@@ -184,7 +184,8 @@ REPORT_JS = r"""
     var bw = (W - left - right) / buckets.length, ph = H - top - bottom, points = [];
     buckets.forEach(function (b, k) {
       var h = Math.max(1, ph * b.tok / maxTok), x = left + k * bw;
-      var r = add(s, svg("rect", {"class": "bar", x: x + bw * 0.1, y: top + ph - h, width: Math.max(1, bw * 0.8), height: h}));
+      var w = Math.max(1, Math.min(48, bw * 0.8));
+      var r = add(s, svg("rect", {"class": "bar", x: x + (bw - w) / 2, y: top + ph - h, width: w, height: h}));
       var name = b.from === b.to ? "turn " + b.from : "turns " + b.from + "–" + b.to;
       add(r, svg("title", {}, name + ": " + num(b.tok) + " tokens, " + money(b.cost)));
       if (b.cost !== null && maxCost > 0) points.push([x + bw / 2, top + ph - ph * b.cost / maxCost]);
