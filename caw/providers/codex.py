@@ -150,7 +150,7 @@ class CodexProvider(Provider):
         no equivalent for (the session then runs cold)."""
         from caw.providers.codex_warm import CodexWarmClient, app_server_settings
 
-        settings = app_server_settings(config, warm_flags(config))
+        settings = app_server_settings(config, warm_flags(config) + direct_mcp_tools(self.executable(binary), config))
         return None if settings is None else CodexWarmClient(self, binary, config, env, settings=settings)
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:

@@ -262,3 +262,31 @@ def test_handles_resume_across_modes(codex: LiveFactory) -> None:
     assert body is not None
     texts = run.server.user_texts(body)
     assert any("warm word ostrich" in t for t in texts) and any("cold follow-up" in t for t in texts)
+
+
+def test_python_tools_in_a_warm_codex_session(codex: LiveFactory) -> None:
+    """caw's tool endpoint (an MCP server over HTTP) reaches the app-server's thread like `codex exec`: the
+    tools are offered directly on the first request (model_catalog_json) and their calls are ToolUses."""
+    run = codex()
+    notes: list[str] = []
+
+    @caw.tool(description="Save a note.")
+    def add_note(text: str) -> str:
+        notes.append(text)
+        return f"note {len(notes)} saved: {text}"
+
+    run.server.enqueue(ToolCall("", tool="add_note", input={"text": "warm-4417"}), Text("noted"), Text("again"))
+    with run.agent(warm=True, stateless_tools=[add_note]).start_session() as session:
+        turn = session.send("save a note")
+        pid = _pid(session)
+        second = session.send("anything else?")
+        assert _pid(session) == pid
+    assert turn.result == "noted" and second.result == "again"
+    assert notes == ["warm-4417"]
+    first = run.server.model_requests[0].body or {}
+    names = [t.get("name") for t in first.get("tools") or []]
+    names += [f.get("name") for t in first.get("tools") or [] for f in t.get("tools") or []]
+    assert "add_note" in names, names
+    (use,) = turn.tool_uses
+    assert use.name.endswith("add_note") and use.arguments == {"text": "warm-4417"} and not use.is_error
+    assert "note 1 saved: warm-4417" in (use.output or "")
