@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ class RedisServer:
                 self.proc.wait(10)
             self.proc = None
 
-    def client(self) -> object:
+    def client(self) -> Any:
         import redis
 
         return redis.Redis(host="127.0.0.1", port=self.port)

@@ -29,7 +29,7 @@ MACHINE_A = """
 import json, sys, caw
 agent = caw.Agent(provider=sys.argv[1], cwd=sys.argv[2], auto_wait=False, **json.loads(sys.argv[3]))
 s = agent.start_session()
-s.send("remember the word PELICAN")
+s.send("remember the word PELICAN" + (sys.argv[4] if len(sys.argv) > 4 else ""))
 print(s.resume_handle)
 s.end()
 """
@@ -71,17 +71,33 @@ def test_handle_resumes_on_another_machine_through_redis(live: LiveFactory, redi
     run = live()
     name = run.harness.name
     a_env, a_work = machine(live, redis_server.url, run.root / "machine-a")
-    handle = run_py(MACHINE_A, [name, str(a_work), json.dumps(run.harness.agent_kwargs)], a_env, a_work)
+    a_env.update({"MY_DEPLOY_TOKEN": CANARY, "CAW_SECRETS": "MY_DEPLOY_TOKEN"})
+    said = f"; the deploy token is {CANARY}"
+    handle = run_py(MACHINE_A, [name, str(a_work), json.dumps(run.harness.agent_kwargs), said], a_env, a_work)
     shutil.rmtree(run.root / "machine-a")  # machine A is gone: its HOME, config home, cwd and data dir
+    stored = [redis_server.client().get(k) for k in redis_server.client().keys("*")]
+    assert stored and not any(CANARY.encode() in v for v in stored)  # the blobs are compressed: look inside
+    assert not any(CANARY.encode() in unpack_all(v) for v in stored)
     b_env, b_work = machine(live, redis_server.url, run.root / "machine-b")
     run.server.enqueue(Text("You asked me to remember PELICAN."))
     result = json.loads(run_py(MACHINE_B, [handle, str(b_work)], b_env, b_work))
     assert result["result"] == "You asked me to remember PELICAN."
     assert result["provider"] == name
-    assert result["inputs"] == ["remember the word PELICAN", "which word did I ask you to remember?"]
+    # B holds A's trajectory too, as it was stored: with the secret masked
+    assert result["inputs"] == [
+        f"remember the word PELICAN; the deploy token is {MASK}",
+        "which word did I ask you to remember?",
+    ]
     history = run.server.user_texts(run.server.model_requests[-1].body)
     assert any("remember the word PELICAN" in t for t in history), history
     assert restored_on(b_env, handle, b_work)
+
+
+def unpack_all(blob: bytes) -> bytes:
+    from caw.state.record import unpack
+
+    record = unpack(blob, source="redis")
+    return json.dumps(record.trajectory).encode() + b"".join(f.data for f in record.files)
 
 
 def restored_on(env: dict[str, str], handle: str, cwd: Path) -> bool:
@@ -172,3 +188,73 @@ def test_turns_complete_while_redis_dies_and_records_resume_when_it_is_back(
         session.end()
         local = caw.list_sessions(run.root / "caw-data")  # the local files kept every turn throughout
         assert [(s.session_id, s.turns) for s in local] == [(session.trajectory.session_id, 4)]
+
+
+CANARY = "canary-7f3a9c1e5b2d4680"  # a secret the user named (CAW_SECRETS), said in the conversation
+AUTH_CANARY = "canary-auth-0c5e8a2f9d"  # what a credentials file holds
+MASK = "[REDACTED]"
+
+
+def auth_files(provider: str, env: dict[str, str]) -> list[Path]:
+    home = Path(env["HOME"])
+    if provider == "claude":
+        return [Path(env.get("CLAUDE_CONFIG_DIR") or home / ".claude") / ".credentials.json", home / ".claude.json"]
+    if provider == "codex":
+        return [Path(env.get("CODEX_HOME") or home / ".codex") / "auth.json"]
+    return [Path(env.get("XDG_DATA_HOME") or home / ".local/share") / "opencode" / "auth.json"]
+
+
+def caw_cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "caw", *args],
+        capture_output=True,
+        timeout=180,
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr.decode()[-3000:]
+    return out.stdout.decode()
+
+
+# opencode's export/import path is the one the Redis test above runs; here claude and codex keep the e2e time down
+@pytest.mark.parametrize("name", ["claude", "codex"])
+def test_export_file_resumes_on_a_fresh_home_without_redis_and_carries_no_secret(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for factory in live_factory(name, tmp_path, monkeypatch):
+        export_and_resume(factory)
+
+
+def export_and_resume(live: LiveFactory) -> None:
+    from caw.state.record import unpack
+
+    run = live()
+    name = run.harness.name
+    a_env, a_work = machine(live, "", run.root / "machine-a")
+    a_env.update({"MY_DEPLOY_TOKEN": CANARY, "CAW_SECRETS": "MY_DEPLOY_TOKEN"})
+    said = f"; the deploy token is {CANARY}"
+    handle = run_py(MACHINE_A, [name, str(a_work), json.dumps(run.harness.agent_kwargs), said], a_env, a_work)
+    for path in auth_files(name, a_env):  # credentials beside the conversation record: they must stay here
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"token": AUTH_CANARY, "keep": path.read_text() if path.exists() else ""}))
+    exported = run.root / "artifact" / "session.cawrec"
+    exported.parent.mkdir()
+    assert caw_cli(["session", "export", handle, "-o", str(exported)], a_env, a_work).strip() == handle
+    shutil.rmtree(run.root / "machine-a")
+
+    blob = exported.read_bytes()
+    record = unpack(blob, source=str(exported))
+    everything = blob + json.dumps(record.trajectory).encode() + b"".join(f.data for f in record.files)
+    assert CANARY.encode() not in everything and AUTH_CANARY.encode() not in everything
+    assert b"remember the word PELICAN" in b"".join(f.data for f in record.files)  # the CLI's own record is in it
+    assert {f.role for f in record.files} <= {"claude-transcript", "codex-rollout", "opencode-export"}
+
+    b_env, b_work = machine(live, "", run.root / "machine-b")
+    assert caw_cli(["session", "import", str(exported)], b_env, b_work).strip() == handle
+    run.server.enqueue(Text("You asked me to remember PELICAN."))
+    out = caw_cli(["resume", handle, "which word did I ask you to remember?"], b_env, b_work)
+    assert "You asked me to remember PELICAN." in out
+    history = run.server.user_texts(run.server.model_requests[-1].body)
+    assert any("remember the word PELICAN" in t for t in history), history
+    assert not any(CANARY in t for t in history)  # the restored conversation has it masked
+    assert restored_on(b_env, handle, b_work)
