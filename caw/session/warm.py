@@ -273,6 +273,14 @@ class WarmRunner:
             self._slots[provider.name] = slot
         return slot
 
+    def _retire_others(self, name: str) -> None:
+        """``name`` answered: a session stays with the provider that answered, so the warm processes of
+        providers that failed before it in a fallback order are stopped."""
+        with self._lock:
+            others = [(n, s) for n, s in self._slots.items() if n != name and not s.busy]
+        for other, slot in others:
+            self._discard(other, slot)
+
     def _discard(self, name: str, slot: _Slot) -> None:
         with self._lock:
             if self._slots.get(name) is slot:
@@ -379,6 +387,7 @@ class WarmRunner:
             if asm.fatal is not None:
                 raise fatal_error(asm, None, client.stderr_tail())
             turn.status = "completed"
+            self._retire_others(name)
             return turn
         except WatchdogExpired as exc:
             self._settle(name, slot, target, asm, options.stop_grace_s, before, clock)

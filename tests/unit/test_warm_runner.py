@@ -557,3 +557,16 @@ def test_a_turn_with_command_line_options_runs_cold_and_retires_the_warm_process
     _, third = call(runner, prov, "three", key="conv-1")
     assert isinstance(third, Turn) and third.result == "three"
     assert [r.resume_key for r in prov.log.started] == [None, "conv-1"]
+
+
+def test_the_provider_that_answers_retires_the_warm_processes_of_those_that_failed() -> None:
+    failing = FakeProvider([[ErrorEvent(provider="fake", kind="auth", message="no login")]])
+    answering = FakeProvider([answer("hello")])
+    answering.name = "other"  # type: ignore[misc]
+    runner = WarmRunner(idle_timeout=None)
+    _, err = call(runner, failing)
+    assert isinstance(err, caw.AuthenticationError)
+    assert failing.log.clients[0].closed == 0  # kept: the order may come back to it on a later first send
+    _, turn = call(runner, answering)
+    assert isinstance(turn, Turn) and turn.result == "hello"
+    assert failing.log.clients[0].closed == 1 and list(runner._slots) == ["other"]
