@@ -285,7 +285,7 @@ REPORT_JS = r"""
 
   function renderTrajectory(t, prefix, container) {
     container.appendChild(renderHeader(t, prefix));
-    if (t.turns.length) container.appendChild(chart(t));
+    if (t.turns.length > 1) container.appendChild(chart(t));  // one bar says nothing
     var list = add(container, el("div", "turns"));
     var frag = document.createDocumentFragment();
     t.turns.forEach(function (turn, i) { frag.appendChild(renderTurn(turn, i, prefix)); });
