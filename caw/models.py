@@ -151,6 +151,8 @@ class Turn(BaseModel):
     denied_tools: list[str] = Field(default_factory=list)
     #: non-JSON lines the CLI printed on stdout (bounded), useful when something goes wrong
     diagnostics: list[str] = Field(default_factory=list)
+    #: the validated answer to ``output=`` (a model instance for a model class; JSON data once loaded from disk)
+    parsed: Any = None
 
     @property
     def result(self) -> str:
@@ -319,3 +321,6 @@ class MCPServer(BaseModel):
     #: let the CLI hide this server's tools behind its own tool search (claude ToolSearch, codex tool_search);
     #: by default caw has them offered to the model directly on the first request (docs/tools.md)
     defer_tools: bool = False
+    #: seconds the CLI waits for one call of this server's tools (claude ``timeout``, codex
+    #: ``tool_timeout_sec``); None: the CLI's own default (codex: 60 s). caw sets it for its own servers
+    tool_timeout: float | None = None

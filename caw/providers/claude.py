@@ -75,6 +75,12 @@ TOOL_NAMES: dict[ToolGroup, tuple[str, ...]] = {
     ToolGroup.INTERACTION: ("AskUserQuestion",),
 }
 
+#: result subtypes of claude's own caps (issue 16): the turn was stopped on purpose, not failed
+_CAP_KINDS: dict[str, ErrorKind] = {
+    "error_max_budget_usd": "budget",
+    "error_max_turns": "budget",
+    "error_max_structured_output_retries": "structured_output",
+}
 _ERROR_KINDS: dict[str, ErrorKind] = {
     "rate_limit": "rate_limit",
     "authentication_failed": "auth",
@@ -146,6 +152,8 @@ def mcp_config_json(servers: tuple[MCPServer, ...]) -> str:
             entries[s.name] = {"command": s.command, "args": list(s.args), "env": dict(s.env)}
         # claude 2.1.332 defers MCP tools behind ToolSearch; alwaysLoad puts them in the first request
         entries[s.name]["alwaysLoad"] = not s.defer_tools
+        if s.tool_timeout is not None:
+            entries[s.name]["timeout"] = int(s.tool_timeout * 1000)  # ms, per call
     return json.dumps({"mcpServers": entries})
 
 
@@ -165,6 +173,8 @@ class ClaudeProvider(Provider):
     login_command = "run `claude /login` or set ANTHROPIC_API_KEY"
     #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
     secret_env_vars: ClassVar[tuple[str, ...]] = _CREDENTIAL_VARS[:3]  # the two switches hold no secret
+    reports_cost = True  # result.total_cost_usd: the CLI's list-price estimate, also on a subscription
+    output_schema_mode = "flag"  # --json-schema: a StructuredOutput tool, result.structured_output
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         inv = self._invocation(binary, config, request, ["-p", "--output-format", "stream-json", "--verbose"])
@@ -201,6 +211,13 @@ class ClaudeProvider(Provider):
         if config.permission_prompt_tool:
             # claude calls this MCP tool instead of refusing what its rules would prompt for
             inv.argv += ["--permission-prompt-tool", config.permission_prompt_tool]
+        if request.output_schema is not None:
+            # issue 16: claude offers a StructuredOutput tool with this schema; result.structured_output is the answer
+            inv.argv += ["--json-schema", json.dumps(request.output_schema, ensure_ascii=False)]
+        if request.max_budget_usd is not None:
+            inv.argv += ["--max-budget-usd", f"{request.max_budget_usd:.6f}"]
+        if request.max_turns is not None:
+            inv.argv += ["--max-turns", str(request.max_turns)]
         if "--settings" not in config.extra_args:
             # claude >= 2.1.234 may continue by itself when a usage limit resets: caw's auto-wait owns that
             inv.argv += ["--settings", _NO_AUTO_CONTINUE]
@@ -515,14 +532,9 @@ class ClaudeParser(TurnParser):
                 self._terminal_reason = reason
                 return events
             message = str(text) if text else "; ".join(str(e) for e in errors) or "the turn failed"
-            events.append(
-                ErrorEvent(
-                    provider=self.provider,
-                    kind=self._error_kind(status, message),
-                    message=message,
-                    status=status,
-                )
-            )
+            # issue 16: its own caps (--max-budget-usd, --max-turns) and schema retries are caw's errors too
+            kind = _CAP_KINDS.get(str(obj.get("subtype") or "")) or self._error_kind(status, message)
+            events.append(ErrorEvent(provider=self.provider, kind=kind, message=message, status=status))
             return events
         legacy = _LEGACY_LIMIT.match(text) if isinstance(text, str) else None
         if legacy:
@@ -543,6 +555,7 @@ class ClaudeParser(TurnParser):
                 text=text if isinstance(text, str) else None,
                 duration_ms=obj.get("duration_ms"),
                 stop_reason=obj.get("stop_reason"),
+                structured=obj.get("structured_output"),
             )
         )
         return events

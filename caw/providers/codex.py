@@ -122,6 +122,7 @@ class CodexProvider(Provider):
     login_command = "run `codex login` or set OPENAI_API_KEY"
     #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
     secret_env_vars: ClassVar[tuple[str, ...]] = _KEY_VARS
+    output_schema_mode = "strict"  # exec --output-schema FILE; OpenAI strict mode (issue 16)
 
     def executable(self, binary: str) -> list[str]:
         """Run the native binary when ``binary`` is the npm shim (node 20 keeps the shim alive as a parent)."""
@@ -158,6 +159,8 @@ class CodexProvider(Provider):
         # exec cannot ask anyone: without this, a command needing approval would just fail
         inv.argv += ["-c", 'approval_policy="never"', *config_args(config, inv.temp_paths)]
         inv.argv += direct_mcp_tools(self.executable(binary), config)
+        if request.output_schema is not None:
+            inv.argv += ["--output-schema", str(output_schema_file(request.output_schema, inv.temp_paths))]
         if request.resume_key:
             inv.argv += ["resume", request.resume_key]
         inv.argv.append("-")
@@ -188,6 +191,26 @@ class CodexProvider(Provider):
             or _config_key_signal(env, codex_home / "config.toml")
             or file_signal(env, codex_home / "auth.json")
         )
+
+
+def output_schema_file(schema: dict[str, Any], temp_paths: list[Path]) -> Path:
+    """``--output-schema``'s file: ``schema`` made strict (OpenAI strict mode: caw.structured.strict), private,
+    deleted after the turn. Raises ``StrictSchemaError`` (a ``ConfigurationError``) for a schema with no strict
+    equivalent."""
+    import tempfile
+
+    from caw.state.store import storage_errors
+    from caw.structured.strict import to_strict
+
+    data = json.dumps(to_strict(schema), ensure_ascii=False)
+    with storage_errors("create a temp file in", tempfile.gettempdir()):
+        fd, name = tempfile.mkstemp(prefix="caw-schema-", suffix=".json")
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+    temp_paths.append(Path(name))
+    return Path(name)
 
 
 def _config_key_signal(env: Mapping[str, str], config_toml: Path) -> str | None:
@@ -302,6 +325,8 @@ def mcp_overrides(servers: Iterable[MCPServer], profile: ProfileSettings) -> lis
             settings.append(("args", toml_array(server.args)))
         # exec's approval policy is `never`: without this every MCP tool call fails as "requires approval"
         settings.append(("default_tools_approval_mode", '"approve"'))
+        if server.tool_timeout is not None:
+            settings.append(("tool_timeout_sec", repr(float(server.tool_timeout))))
         for key, value in settings:
             argv += ["-c", f"{prefix}.{key}={value}"]
         if server.env:

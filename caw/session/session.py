@@ -29,7 +29,9 @@ from caw.errors import (
     ProviderError,
     SessionStateError,
     StorageError,
+    StructuredOutputError,
     TurnCancelled,
+    TurnFailed,
     UsageLimitError,
 )
 from caw.events import Event, SessionStarted, WarningEvent, event_summary
@@ -38,6 +40,8 @@ from caw.policy.autowait import LimitWaiter, wait_and_retry
 from caw.policy.fallback import first_answer
 from caw.providers.base import RunConfig, TurnRequest
 from caw.redact import NO_REDACTION
+from caw.session.budget import Budget
+from caw.session.call import CallOptions, check_call, ledger_for, native_failure, prepare, runner_for
 from caw.session.candidate import Candidate
 from caw.session.runner import TurnRunner
 from caw.session.turn import TurnControl, TurnOptions, run_turn
@@ -139,9 +143,10 @@ class AsyncTurnStream:
     with ``anext(stream)`` instead of ``async for``, call ``aclose()`` when you stop early.
     """
 
-    def __init__(self, session: Session, message: str) -> None:
+    def __init__(self, session: Session, message: str, call: CallOptions | None = None) -> None:
         self._session = session
         self._message = message
+        self._call = call  # output= and a per-call budget (issue 16)
         self._turn: Turn | None = None
         self._started = False
         self._finished = False  # the worker delivered the turn or an error
@@ -258,7 +263,7 @@ class AsyncTurnStream:
         try:
             # wait in line here, not inside the generator: a stream abandoned in line sends nothing
             session._fifo.acquire(self._ticket)
-            gen = session._ticketed_events(self._ticket, self._message)  # its acquire returns at once
+            gen = session._ticketed_events(self._ticket, self._message, self._call)  # its acquire returns at once
             running = False
             while True:
                 self._asked.acquire()
@@ -329,6 +334,8 @@ class SessionSetup:
     permission_callback: PermissionCallback | None = None
     #: masks secrets in what the session writes (trajectory, turns, --save) and logs; the Turn keeps them
     redact: Callable[[str], str] = NO_REDACTION
+    #: the session's budget (``Agent(max_cost_usd=..., max_tokens=..., ...)``): every run counts (issue 16)
+    budget: Budget | None = None
     #: Python tools served on the session's endpoint (``stateless_tools``, ToolKits, subagents; docs/tools.md)
     tool_servers: list[ToolServer] = field(default_factory=list)
     #: a tool call's deadline in seconds (None: none) and how many sync tools run at once
@@ -377,6 +384,8 @@ class Session:
 
             self._warm = self._runner = WarmRunner(idle_timeout=setup.warm_idle_timeout)
         self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
+        self._call: CallOptions | None = None  # the running send's output= and budget (issue 16)
+        self._ledger = ledger_for(setup.budget, self.trajectory)
         if setup.subagent_log is not None:
             setup.subagent_log.parent_dir = self.session_dir  # subagents save their trajectories under it
         if self._committed is not None and not self.trajectory.agent:
@@ -395,7 +404,9 @@ class Session:
         from caw.tools.permissions import SERVER_NAME as PERMISSION_SERVER
 
         urls = self._start_tools()
-        servers = [MCPServer(name=s.name, url=urls[s.name]) for s in self._setup.tool_servers]
+        # the CLI waits a little longer than caw's own per-call deadline, so the model gets caw's timeout message
+        wait = None if self._setup.tool_timeout is None else self._setup.tool_timeout + 30
+        servers = [MCPServer(name=s.name, url=urls[s.name], tool_timeout=wait) for s in self._setup.tool_servers]
         config = replace(cand.config, mcp_servers=(*cand.config.mcp_servers, *servers))
         if not wants_guard:
             return config
@@ -442,12 +453,19 @@ class Session:
             self._log("warn", note)
 
     # ---- public API ------------------------------------------------------------------------------
-    def send(self, message: str) -> Turn:
-        """Send one message and return the finished turn. Raises a ``caw.errors`` error on failure."""
-        ticket = self._fifo.ticket()
-        return self._run_ticketed(ticket, message)
+    def send(self, message: str, **options: Any) -> Turn:
+        """Send one message and return the finished turn. Raises a ``caw.errors`` error on failure.
 
-    def send_async(self, message: str) -> asyncio.Future[Turn]:
+        ``options`` (issue 16; docs/structured-output.md): ``output=`` (a pydantic model class, a dataclass, a
+        TypedDict or a JSON schema dict: the turn's ``parsed`` is the validated answer; one repair turn, then
+        ``StructuredOutputError``) and this call's budget, ``max_cost_usd``, ``max_tokens``, ``max_turns``,
+        ``max_duration`` (crossing one stops the turn: ``BudgetExceeded``). The same for every send method.
+        """
+        call = CallOptions.build(**options)
+        ticket = self._fifo.ticket()
+        return self._run_ticketed(ticket, message, call)
+
+    def send_async(self, message: str, **options: Any) -> asyncio.Future[Turn]:
         """Awaitable ``send`` (call it inside a running event loop).
 
         Overlapping calls run one after another in the order they were made: the place in line is taken
@@ -455,19 +473,20 @@ class Session:
         """
         import asyncio
 
+        call = CallOptions.build(**options)
         loop = asyncio.get_running_loop()
         ticket = self._fifo.ticket()
-        return loop.run_in_executor(None, self._run_ticketed, ticket, message)
+        return loop.run_in_executor(None, self._run_ticketed, ticket, message, call)
 
-    def stream(self, message: str) -> TurnStream:
+    def stream(self, message: str, **options: Any) -> TurnStream:
         """Yield events as they arrive; the finished Turn is ``stream.turn`` after iteration.
 
         The turn starts (and takes its place in line) when iteration starts: a stream that is never
         iterated sends nothing and holds up nobody.
         """
-        return TurnStream(self._ticketed_events(None, message))
+        return TurnStream(self._ticketed_events(None, message, CallOptions.build(**options)))
 
-    def astream(self, message: str) -> AsyncTurnStream:
+    def astream(self, message: str, **options: Any) -> AsyncTurnStream:
         """``async for`` twin of ``stream``: the same events, and the event loop is never blocked.
 
         >>> async def watch(session):                            # doctest: +SKIP
@@ -480,7 +499,7 @@ class Session:
         calls) when iteration starts. Leaving the loop early (``break``, ``aclose()``, the task cancelled)
         cancels the turn and keeps the partial turn.
         """
-        return AsyncTurnStream(self, message)
+        return AsyncTurnStream(self, message, CallOptions.build(**options))
 
     def cancel(self, *, now: bool = False) -> None:
         """Stop the running turn (or a limit wait). Returns when the CLI and its tools are gone.
@@ -559,8 +578,8 @@ class Session:
         return cls([], SessionSetup(), traj, read_only=True)
 
     # ---- turn orchestration ----------------------------------------------------------------------
-    def _run_ticketed(self, ticket: int, message: str) -> Turn:
-        gen = self._ticketed_events(ticket, message)
+    def _run_ticketed(self, ticket: int, message: str, call: CallOptions | None = None) -> Turn:
+        gen = self._ticketed_events(ticket, message, call)
         try:
             while True:
                 next(gen)
@@ -568,18 +587,42 @@ class Session:
             turn: Turn = stop.value
             return turn
 
-    def _ticketed_events(self, ticket: int | None, message: str) -> Generator[Event, None, Turn]:
+    def _ticketed_events(
+        self, ticket: int | None, message: str, call: CallOptions | None = None
+    ) -> Generator[Event, None, Turn]:
         if ticket is None:
             ticket = self._fifo.ticket()
         self._fifo.acquire(ticket)
         try:
             self._check_can_send(message)
             self._cancel_wait.clear()
+            self._call = call
+            check_call(self._ledger, call, [c.provider for c in self._candidates])  # issue 16: before any run
+            turn = yield from self._send_one(message)
+            if call is not None and call.errors:
+                turn = yield from self._repair(call)
+            return turn
+        finally:
+            self._call = None
+            self._fifo.release()
+
+    def _send_one(self, message: str) -> Generator[Event, None, Turn]:
+        try:
             if self._committed is None:
                 return (yield from self._first_send(message))
             return (yield from self._committed_send(self._committed, message))
-        finally:
-            self._fifo.release()
+        except TurnFailed as exc:  # claude gave up on its own schema retries (issue 16)
+            if self._call is None or exc.kind != "structured_output":
+                raise
+            raise native_failure(self._call, exc) from exc
+
+    def _repair(self, call: CallOptions) -> Generator[Event, None, Turn]:
+        """``output=``'s one repair turn with the validation errors; invalid again: ``StructuredOutputError``."""
+        assert self._committed is not None and call.output is not None
+        turn = yield from self._committed_send(self._committed, call.output.repair_prompt(call.errors or []))
+        if call.errors:
+            raise StructuredOutputError(call.raw, call.errors, turn=turn, schema=call.output.schema)
+        return turn
 
     def _check_can_send(self, message: str) -> None:
         if self._read_only:
@@ -676,12 +719,14 @@ class Session:
             resume_key=self._resume_key,
             new_key=None if self._resume_key else str(uuid.uuid4()),
         )
+        # issue 16: output='s schema (or the JSON instruction) and claude's native caps; the runner metered
+        request, record_input = prepare(self._call, self._ledger, cand.provider, request, record_input)
         control = TurnControl()
         self._control = control
         if self._cancel_wait.is_set():
             control.cancelled.set()
         binary = cand.binary()
-        gen = self._runner(
+        gen = runner_for(self._call, self._ledger, self._runner, self._setup.clock)(
             cand.provider,
             binary,
             self._config_for(cand),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -97,7 +98,10 @@ class ToolEndpoint:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="caw-tool-endpoint", daemon=True)
+        # a short poll: stop() (Session.end) waits for the serving loop to notice
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="caw-tool-endpoint", daemon=True
+        )
         self._thread.start()
         self.url = f"http://127.0.0.1:{server.server_address[1]}{self.path}"
         return self.url
@@ -167,6 +171,12 @@ class ToolEndpoint:
 class _Handler(BaseHTTPRequestHandler):
     owner: ToolEndpoint
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body are two writes: without this, Nagle + delayed ACK add 40 ms to every reply on a
+        # kept-alive connection (measured: scripts/measure_tools.py, 44 ms -> 0.5 ms per tools/call)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # never log: tool arguments may carry secrets
