@@ -35,6 +35,7 @@ from caw.providers.records import account_scope, prepare_resume
 from caw.providers.records import capture as capture_record
 from caw.redact import Redactor
 from caw.session import Logger, Session, SessionSetup
+from caw.session.budget import Budget
 from caw.session.candidate import Candidate
 from caw.session.turn import (
     DEFAULT_FIRST_OUTPUT_TIMEOUT,
@@ -151,6 +152,7 @@ class Agent:
             "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets", "warm", "warm_idle_timeout",
             "tool_timeout", "tool_workers", "max_subagent_depth", "subagent_depth",
             "state_url", "wake_jitter",
+            "max_cost_usd", "max_tokens", "max_turns", "max_duration",
         }
     )  # fmt: skip
 
@@ -289,11 +291,16 @@ class Agent:
         return self._order[0]
 
     # ---- sessions --------------------------------------------------------------------------------
-    def completion(self, message: str, **kw: Any) -> Trajectory:
-        """One turn in a fresh session, ended afterwards. Errors carry ``.trajectory``."""
+    def completion(self, message: str, output: Any = None, **kw: Any) -> Trajectory:
+        """One turn in a fresh session, ended afterwards. Errors carry ``.trajectory``.
+
+        ``output=``: a pydantic model class, a dataclass, a TypedDict or a JSON schema dict; the turn's ``parsed``
+        is the validated answer (docs/structured-output.md). Budgets (``max_cost_usd``, ``max_tokens``,
+        ``max_turns``, ``max_duration``) go in ``kw`` like any other option.
+        """
         session = self._new_session(None, kw, single_turn=True)
         try:
-            session.send(message)
+            session.send(message, output=output)
         except Exception as exc:
             exc.trajectory = session.end()  # type: ignore[attr-defined]
             raise
@@ -542,6 +549,7 @@ class Agent:
             runner=o.get("runner") or run_turn,
             permission_callback=self._permission_callback(),
             redact=self.redactor(),
+            budget=Budget.from_options(o),  # issue 16: max_cost_usd, max_tokens, max_turns, max_duration
             warm=self._warm(),
             warm_idle_timeout=_deadline(o, "warm_idle_timeout", DEFAULT_WARM_IDLE_TIMEOUT),
         )

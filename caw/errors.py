@@ -18,6 +18,8 @@ CawError
 │   ├── IdleTimeout
 │   └── TurnTimeout
 ├── TurnCancelled                          Session.cancel() or a signal stopped the turn
+│   └── BudgetExceeded                     a budget (cost, tokens, model turns, time) was crossed: caw stopped it
+├── StructuredOutputError                  the answer to ``output=`` did not validate, also after one repair turn
 ├── InvalidResumeHandle (also ValueError)  a resume handle that cannot be decoded
 ├── SessionRecordCorrupt (also ValueError) a portable session record that fails its checksum (nothing restored)
 ├── SessionStateError                      e.g. resume_handle before the first turn, send on a read-only session
@@ -276,6 +278,54 @@ class TurnCancelled(CawError):
     def __init__(self, message: str = "the turn was cancelled", *, turn: Turn | None = None) -> None:
         super().__init__(message)
         self.turn = turn
+
+
+class BudgetExceeded(TurnCancelled):
+    """A budget was crossed, so caw stopped the turn (through the normal cancel path: no process is left).
+
+    ``budget`` is which one (``"cost_usd"``, ``"tokens"``, ``"turns"``, ``"duration"``), ``limit`` the limit
+    set, ``reached`` the figure reached when caw stopped, ``turn`` the partial turn (kept on the trajectory
+    and saved, as cancelled). ``native`` is True when the CLI's own cap stopped it (claude
+    ``--max-budget-usd``/``--max-turns``). Also a ``TurnCancelled``: nothing else is tried after it.
+    """
+
+    reason = "budget"
+
+    def __init__(
+        self, budget: str, limit: float, reached: float, *, turn: Turn | None = None, native: bool = False
+    ) -> None:
+        unit = {"cost_usd": " USD", "tokens": " tokens", "turns": " model turns", "duration": " s"}.get(budget, "")
+        super().__init__(f"budget exceeded: {budget} reached {reached:g}{unit} (limit {limit:g}{unit})", turn=turn)
+        self.budget = budget
+        self.limit = limit
+        self.reached = reached
+        self.native = native
+
+
+class StructuredOutputError(CawError):
+    """The answer to ``output=`` did not validate, and neither did the one repair turn.
+
+    ``raw`` is the last answer's text, ``errors`` the validation errors (one ``path: problem`` line each),
+    ``turn`` the last turn (completed; its ``parsed`` is None) and ``schema`` the JSON schema asked for.
+    """
+
+    def __init__(
+        self,
+        raw: str,
+        errors: Sequence[str],
+        *,
+        turn: Turn | None = None,
+        schema: dict[str, Any] | None = None,
+        attempts: int = 2,
+    ) -> None:
+        first = errors[0] if errors else "invalid"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"the answer does not match the schema after {attempts} tries: {first}{more}")
+        self.raw = raw
+        self.errors = list(errors)
+        self.turn = turn
+        self.schema = schema
+        self.attempts = attempts
 
 
 class InvalidResumeHandle(CawError, ValueError):

@@ -31,6 +31,8 @@ ErrorKind = Literal[
     "invalid_request",  # the API rejected the request (4xx other than the above)
     "cli",  # the CLI itself failed (bad flag, config error, crash)
     "cancelled",  # the turn was interrupted (Session.cancel, Ctrl-C, SIGTERM): a stream's last word, non-fatal
+    "budget",  # the CLI's own cap stopped the turn (claude --max-budget-usd / --max-turns): caw.BudgetExceeded
+    "structured_output",  # the CLI gave up on a valid answer to its schema flag (claude's own retries)
     "unknown",
 ]
 
@@ -117,6 +119,8 @@ class ResultEvent(_Event):
     text: str | None = None
     duration_ms: int | None = None
     stop_reason: str | None = None
+    #: the CLI's validated answer to its schema flag (claude ``structured_output``), when it gives one
+    structured: Any = None
 
 
 class RateLimitEvent(_Event):

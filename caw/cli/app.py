@@ -79,6 +79,17 @@ HtmlOpt = Annotated[
     Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report to this file.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the final trajectory as JSON.")]
+SchemaOpt = Annotated[
+    Optional[Path],
+    typer.Option("--schema", help="A JSON schema file the answer must match: prints the JSON (exit 5 if invalid)."),
+]
+MaxCostOpt = Annotated[
+    Optional[str], typer.Option("--max-cost", help="Stop when the run has cost this many USD (exit 6).")
+]
+MaxTokensOpt = Annotated[Optional[str], typer.Option("--max-tokens", help="Stop at this many tokens (exit 6).")]
+MaxDurationOpt = Annotated[
+    Optional[str], typer.Option("--max-duration", help="Stop when the run has taken this long (10m; exit 6).")
+]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON event per line as they arrive.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result text.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="On failure also show the traceback and the CLI's stderr.")]
@@ -119,6 +130,10 @@ _RUN_OPTIONS: tuple[tuple[str, str, object], ...] = (
     ("save", "SaveOpt", None),
     ("html", "HtmlOpt", None),
     ("json_out", "JsonOpt", False),
+    ("schema", "SchemaOpt", None),
+    ("max_cost", "MaxCostOpt", None),
+    ("max_tokens", "MaxTokensOpt", None),
+    ("max_duration", "MaxDurationOpt", None),
     ("jsonl", "JsonlOpt", False),
     ("quiet", "QuietOpt", False),
     ("debug", "DebugOpt", False),

@@ -44,6 +44,11 @@ class RunArgs:
     jsonl: bool = False
     quiet: bool = False
     debug: bool = False
+    #: issue 16: a JSON schema file the answer must match, and the run's budgets
+    schema: Path | None = None
+    max_cost: str | None = None
+    max_tokens: str | None = None
+    max_duration: str | None = None
 
     def mode(self) -> Mode:
         if self.jsonl:
@@ -96,7 +101,29 @@ class RunArgs:
             kw["idle_timeout"] = parse_duration_arg("--idle-timeout", self.idle_timeout)
         if self.first_output_timeout is not None:
             kw["first_output_timeout"] = parse_duration_arg("--first-output-timeout", self.first_output_timeout)
+        if self.max_cost is not None:
+            kw["max_cost_usd"] = parse_positive("--max-cost", self.max_cost.lstrip("$"), float)
+        if self.max_tokens is not None:
+            kw["max_tokens"] = parse_positive("--max-tokens", self.max_tokens.replace("_", ""), int)
+        if self.max_duration is not None:
+            kw["max_duration"] = parse_duration_arg("--max-duration", self.max_duration)
         return kw
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """``--schema FILE``: the JSON schema the answer must match (a usage error if it is not one)."""
+        if self.schema is None:
+            return None
+        import json
+
+        try:
+            data = json.loads(self.schema.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageProblem(f"cannot read --schema {self.schema}: {exc}", "pass a readable JSON file") from None
+        except ValueError as exc:
+            raise UsageProblem(f"--schema {self.schema} is not JSON ({exc})", "pass a JSON schema file") from None
+        if not isinstance(data, dict):
+            raise UsageProblem(f"--schema {self.schema} is not a JSON schema object", "pass a JSON schema file")
+        return data
 
     def _data_dir_label(self, data_dir: Path) -> str:
         if self.data_dir is not None:
@@ -138,6 +165,19 @@ def parse_tools(text: str) -> ToolGroup:
         return ToolGroup.parse(text)
     except ValueError as exc:
         raise UsageProblem(f"--tools: {str(exc).split(';')[0]}", f"use a comma list of: {ToolGroup.names()}") from None
+
+
+def parse_positive(flag: str, text: str, kind: type[float] | type[int]) -> float:
+    """A positive number for a budget flag (``--max-cost 0.50``, ``--max-tokens 200000``); else a usage error."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        what = "a whole number" if kind is int else "a number"
+        example = "200000" if kind is int else "0.50"
+        raise UsageProblem(f"{flag} {text!r} is not a positive {what}", f"e.g. {flag} {example}")
+    return value
 
 
 def parse_effort(text: str | None) -> str | None:

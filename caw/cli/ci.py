@@ -30,6 +30,8 @@ _EXIT_MEANING = {
     2: "usage error",
     3: "no provider available",
     4: "authentication / account problem",
+    5: "the answer did not match the schema",
+    6: "a budget was crossed",
     75: "rate-limited (requeue)",
     124: "timed out",
     130: "interrupted",
@@ -52,8 +54,21 @@ def report(outcome: Outcome, env: Mapping[str, str], redact: Callable[[str], str
             "provider": provider,
             "session_id": outcome.trajectory.session_id if outcome.trajectory else "",
             "exit_code": str(outcome.exit_code),
+            **usage_outputs(outcome),
         }
         _append(outputs, redact(format_outputs(values)))
+
+
+def usage_outputs(outcome: Outcome) -> dict[str, str]:
+    """The run's totals as step outputs (issue 16): ``cost_usd`` is empty when the CLI reported no cost."""
+    from caw.cli.views import USAGE_KEYS
+
+    usage = outcome.trajectory.usage if outcome.trajectory is not None else None
+    if usage is None:
+        return dict.fromkeys(USAGE_KEYS, "")
+    cost = "" if usage.cost_usd is None else f"{usage.cost_usd:.6f}"
+    return {"cost_usd": cost, **{k: str(getattr(usage, k)) for k in USAGE_KEYS[1:]}}
+
 
 
 def format_outputs(values: Mapping[str, str]) -> str:
@@ -88,6 +103,7 @@ def step_summary(outcome: Outcome) -> str:
             rows.append(("This turn", _md(f"{usage_text(turn.usage)} · {seconds_text(turn.duration_ms)}")))
         if len(traj.turns) > 1:
             rows.append(("Conversation", _md(f"{len(traj.turns)} turns · {usage_text(traj.usage)}")))
+        rows.append(("Totals", _md(_totals_text(outcome))))
     if not outcome.ok:
         rows.append(("What failed", _md(outcome.error or "unknown error")))
     if outcome.resets_at is not None:
@@ -101,6 +117,15 @@ def step_summary(outcome: Outcome) -> str:
     if outcome.ok and outcome.result:
         out += ["", "<details><summary>Result</summary>", "", *_fenced(_excerpt(outcome.result)), "", "</details>"]
     return "\n".join(out) + "\n\n"
+
+
+def _totals_text(outcome: Outcome) -> str:
+    from caw.cli.views import USAGE_KEYS
+
+    values = usage_outputs(outcome)
+    cost = f"${values['cost_usd']} (the CLI's list-price estimate)" if values["cost_usd"] else "cost not reported"
+    tokens = ", ".join(f"{k.replace('_tokens', '').replace('_', ' ')} {values[k]}" for k in USAGE_KEYS[1:])
+    return f"{cost} · tokens: {tokens}"
 
 
 def _provider_cell(outcome: Outcome) -> str:

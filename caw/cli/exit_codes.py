@@ -15,6 +15,8 @@ body. Two rules hold for every command:
        --save path caw cannot write: checked before the turn)
   3    no provider available (not installed, or every provider failed to start)
   4    authentication or account (logged out, bad key; out of credits / spend cap)
+  5    the answer did not match ``--schema``, also after the repair turn (``StructuredOutputError``)
+  6    a budget was crossed (``--max-cost``, ``--max-tokens``, ``--max-duration``): caw stopped the turn
   75   rate-limited beyond ``--max-wait`` or with ``--no-wait`` (EX_TEMPFAIL: requeue the job)
   124  a timeout (``--timeout``, ``--idle-timeout``, ``--first-output-timeout``)
   130  interrupted (Ctrl-C, SIGTERM)
@@ -32,6 +34,7 @@ from caw.cli.views import local_and_utc
 from caw.errors import (
     AllProvidersFailed,
     AuthenticationError,
+    BudgetExceeded,
     CawError,
     CawTimeoutError,
     ConfigurationError,
@@ -45,6 +48,7 @@ from caw.errors import (
     SessionNotFound,
     SessionStateError,
     StorageError,
+    StructuredOutputError,
     TurnCancelled,
     TurnFailed,
     UsageLimitError,
@@ -64,6 +68,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     NO_PROVIDER = 3
     AUTH = 4
+    INVALID_OUTPUT = 5  # issue 16: --schema not met after the repair turn
+    BUDGET = 6  # issue 16: --max-cost / --max-tokens / --max-duration crossed
     RATE_LIMITED = 75  # EX_TEMPFAIL
     TIMEOUT = 124  # what timeout(1) uses
     INTERRUPTED = 130  # 128 + SIGINT
@@ -104,6 +110,16 @@ def failure_for(exc: BaseException, *, handle: str | None = None, fresh: bool = 
     ``fresh``: the failing turn was the conversation's first (a crash then means the CLI cannot run: 3).
     """
     resume = f"resume with `caw resume {handle}`" if handle else ""
+    if isinstance(exc, BudgetExceeded):  # before TurnCancelled, its base: caw stopped it on purpose
+        return Failure(
+            ExitCode.BUDGET,
+            str(exc),
+            "raise the limit, or continue with a new budget" + (f": `caw resume {handle}`" if handle else ""),
+        )
+    if isinstance(exc, StructuredOutputError):
+        return Failure(
+            ExitCode.INVALID_OUTPUT, str(exc), "the raw answer is in the saved turn; loosen the schema or the prompt"
+        )
     if isinstance(exc, KeyboardInterrupt | TurnCancelled):
         what = "interrupted"
         if isinstance(exc, TurnCancelled) and str(exc) not in ("", "the turn was cancelled"):

@@ -160,8 +160,8 @@ class _Waits:
         return int(sum(self._waits.values()) * 1000)
 
 
-def _stream_turn(session: Session, prompt: str, view: View, waits: _Waits) -> Turn:
-    with session.stream(prompt) as stream:  # closing the stream on any exit stops the CLI
+def _stream_turn(session: Session, prompt: str, view: View, waits: _Waits, output: Any = None) -> Turn:
+    with session.stream(prompt, output=output) as stream:  # closing the stream on any exit stops the CLI
         for ev in stream:
             waits.see(ev)
             view.event(ev)
@@ -263,7 +263,7 @@ def _execute(
                     'pass a prompt: `caw resume HANDLE "..."` (or `-` for stdin)',
                 )
         view.start(session.provider or _order_label(agent.order))
-        turn = _stream_turn(session, text, view, waits)
+        turn = _stream_turn(session, text, view, waits, args.output_schema())  # --schema (issue 16)
         if interrupts.received is not None:
             raise TurnCancelled(f"stopped by signal {signal.Signals(interrupts.received).name}", turn=turn)
         if session.trajectory.pending_message == unanswered:

@@ -119,6 +119,10 @@ def footer_text(traj: Trajectory | None, turn: Turn | None, waited_ms: int = 0) 
 
 
 # ---- what a run ended with ------------------------------------------------------------------------------
+#: the usage figures ``caw run`` reports in ``--json``, the step outputs and the step summary (issue 16)
+USAGE_KEYS = ("cost_usd", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
 @dataclass
 class Outcome:
     """The end of a ``caw run`` / ``caw resume``: what the views, the JSON and the CI files report."""
@@ -143,7 +147,11 @@ class Outcome:
 
     @property
     def result(self) -> str:
-        return self.turn.result if self.turn is not None and self.ok else ""
+        if self.turn is None or not self.ok:
+            return ""
+        if self.turn.parsed is not None:  # caw run --schema: the validated JSON (issue 16)
+            return json.dumps(self.turn.model_dump(mode="json")["parsed"], ensure_ascii=False)
+        return self.turn.result
 
     def to_json(self) -> dict[str, Any]:
         """``Trajectory.to_dict()`` plus ``resume_handle``, ``exit_code`` and ``error`` (what ``--json`` prints)."""
@@ -151,6 +159,9 @@ class Outcome:
         data["resume_handle"] = self.resume_handle
         data["exit_code"] = self.exit_code
         data["error"] = self.error
+        usage = self.trajectory.usage if self.trajectory is not None else None  # issue 16: the run's totals
+        for key in USAGE_KEYS:
+            data[key] = getattr(usage, key) if usage is not None else None
         return data
 
 

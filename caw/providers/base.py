@@ -58,6 +58,13 @@ class TurnRequest:
     prompt: str
     resume_key: str | None = None
     new_key: str | None = None
+    #: ``output=``'s JSON schema (object root; caw.structured): a CLI with a schema flag passes it, the others
+    #: ask for JSON in the prompt (None: a plain answer)
+    output_schema: dict[str, Any] | None = None
+    #: the CLI's own caps, for a CLI that has them (claude ``--max-budget-usd``, ``--max-turns``); caw enforces
+    #: every budget itself too (caw.session.budget)
+    max_budget_usd: float | None = None
+    max_turns: int | None = None
 
 
 @dataclass
@@ -253,6 +260,11 @@ class Provider(ABC):
     #: the environment variables holding this CLI's credentials: caw masks their values in what it writes and
     #: prints (issue 17.4; docs/reliability.md)
     secret_env_vars: ClassVar[tuple[str, ...]] = ()
+    #: the CLI reports what a turn cost (``UsageStats.cost_usd``): a cost budget needs it (issue 16)
+    reports_cost: ClassVar[bool] = False
+    #: how the CLI takes ``output=``: "flag" (a schema flag; the answer is JSON), "strict" (a schema flag that wants
+    #: OpenAI strict schemas: caw.structured.strict), or "prompt" (caw asks for JSON in the prompt and extracts it)
+    output_schema_mode: ClassVar[str] = "prompt"
 
     def locate(self, env: Mapping[str, str] | None = None) -> str | None:
         """The binary to run: ``CAW_<NAME>_BIN`` if set, else the first on PATH. None when missing."""

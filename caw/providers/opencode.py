@@ -117,6 +117,8 @@ class OpencodeProvider(Provider):
     install_command = "npm install -g opencode-ai"
     login_command = "run `opencode auth login`"
     #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
+    #: step_finish.cost: tokens times the model's configured price (None when it has none: issue 16)
+    reports_cost = True
     secret_env_vars: ClassVar[tuple[str, ...]] = (
         "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY",
     )  # fmt: skip
@@ -424,6 +426,8 @@ def usage_from_step(part: Mapping[str, Any]) -> UsageStats:
     cache = tokens.get("cache") or {}
     reasoning = int(tokens.get("reasoning") or 0)
     cost = part.get("cost")
+    if cost == 0 and any(tokens.get(k) for k in ("input", "output", "reasoning")):
+        cost = None  # issue 16: a model opencode has no price for reports 0, which is no cost figure at all
     return UsageStats(
         input_tokens=int(tokens.get("input") or 0),
         output_tokens=int(tokens.get("output") or 0) + reasoning,

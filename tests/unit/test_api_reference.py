@@ -66,7 +66,7 @@ def test_fields_carry_their_comments_and_methods_their_return_types(page: str) -
     assert "| `resume_handle` | `str \\| None` | `None` | the opaque string that resumes this conversation" in page
     assert "| `agent` | `str` | `''` | provider name |" in page
     # methods with their signature and return annotation; properties with their type
-    assert "- `astream(message: str) -> AsyncTurnStream`" in page
+    assert "- `astream(message: str, **options: Any) -> AsyncTurnStream`" in page
     assert "- `turn: Turn` (property)" in page
     # enums with their members, errors with their attributes
     assert "| `READER` | `1` | read files, search the tree |" in page

@@ -702,6 +702,7 @@ def test_github_summary_and_outputs_on_success(
     assert "100 in · 20 out · $0.0123" in text
     assert outputs.read_text().splitlines() == [
         f"resume_handle={handle}", "provider=claude", f"session_id={session_id}", "exit_code=0",
+        "cost_usd=0.012300", "input_tokens=100", "output_tokens=20", "cache_read_tokens=0", "cache_write_tokens=0",
     ]  # fmt: skip
 
 

@@ -85,4 +85,6 @@ def test_the_option_table_is_the_typer_run_command() -> None:
     assert {s for s, (_k, kind) in RUN_OPTIONS.items() if kind == "flag"} == {
         s for s, p in spellings.items() if p.is_flag
     }
-    assert {k for _s, (k, kind) in RUN_OPTIONS.items() if kind == "path"} == {"file", "cwd", "data_dir", "save", "html"}
+    assert {k for _s, (k, kind) in RUN_OPTIONS.items() if kind == "path"} == {
+        "file", "cwd", "data_dir", "save", "html", "schema",
+    }  # fmt: skip

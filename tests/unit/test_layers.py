@@ -24,6 +24,7 @@ RANKS: dict[str, int] = {
     "caw.version": 0,
     "caw.lazy": 0,
     "caw.limits": 1,
+    "caw.structured": 1,
     "caw.state": 2,
     "caw.policy": 3,
     "caw.transport": 4,
