@@ -86,13 +86,16 @@ def unpack(blob: bytes, *, source: str) -> Record:
     digest, body = blob[len(MAGIC) : len(MAGIC) + _SUM], blob[len(MAGIC) + _SUM :]
     if hashlib.sha256(body).digest() != digest:
         _fail(source, "checksum", f"{source} fails its checksum (truncated or changed); nothing was restored")
+    inflater = zlib.decompressobj()
     try:
-        inflater = zlib.decompressobj()
         raw = inflater.decompress(body, MAX_RECORD_BYTES)
-        if inflater.unconsumed_tail:
-            _fail(source, "too_large", f"{source} decompresses to more than {MAX_RECORD_BYTES} bytes")
+    except zlib.error as exc:
+        _fail(source, "malformed", f"{source} does not decompress ({exc})")
+    if not inflater.eof:  # stopped at the bound (the checksum rules out a truncated stream)
+        _fail(source, "too_large", f"{source} decompresses to more than {MAX_RECORD_BYTES} bytes")
+    try:
         data = json.loads(raw.decode("utf-8"))
-    except (zlib.error, ValueError) as exc:
+    except ValueError as exc:
         _fail(source, "malformed", f"{source} does not decode ({exc})")
     if not isinstance(data, dict):
         _fail(source, "malformed", f"{source} does not hold a record")

@@ -1,0 +1,360 @@
+"""Shared state (issue 19): portable records, the Redis ledger and store on a real redis-server, faults."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import caw
+from caw.errors import ConfigurationError, SessionRecordCorrupt, UsageLimitError
+from caw.models import Trajectory, Turn
+from caw.providers import get_provider
+from caw.providers.records import claude_slug, prepare_resume, restore
+from caw.state import record as record_mod
+from caw.state.handle import ResumeHandle, encode
+from caw.state.record import Record, RecordFile, pack, unpack
+from caw.state.redis_backend import RedisConfig, RedisState, parse_url
+from caw.state.shared import (
+    FileSessionStore,
+    Ledger,
+    Link,
+    SessionBackend,
+    SharedLedger,
+    SharedSessionStore,
+    gate_runner,
+    open_ledger,
+    open_store,
+    wake_jitter,
+)
+from caw.state.store import SessionStore
+from tests.redis_server import RedisServer, running_redis
+from tests.unit.scripted import ScriptedRunner
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    yield from running_redis()
+
+
+def link_to(server: RedisServer, warnings: list[str] | None = None, **kw: object) -> Link:
+    return Link(RedisState(parse_url(server.url)), warn=(warnings.append if warnings is not None else None), **kw)  # type: ignore[arg-type]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---- the record --------------------------------------------------------------------------------------
+def sample_record() -> Record:
+    return Record("caw1_x", "claude", "s1", [RecordFile("transcript.jsonl", b'{"a":1}\n' * 100, "claude-transcript")])
+
+
+def test_a_record_round_trips_compressed() -> None:
+    blob = pack(sample_record())
+    assert len(blob) < 300  # 900 bytes of transcript, compressed
+    assert unpack(blob, source="x") == sample_record()
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda b: b[:-5], "checksum"),  # truncated
+        (lambda b: b[:-1] + bytes([b[-1] ^ 1]), "checksum"),  # one bit
+        (lambda b: b"PK\x03\x04" + b[4:], "not_a_record"),  # another file
+    ],
+)
+def test_a_damaged_record_is_a_typed_error(damage, why: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SessionRecordCorrupt) as info:
+        unpack(damage(pack(sample_record())), source="/tmp/s.cawrec")
+    assert info.value.why == why and info.value.source == "/tmp/s.cawrec"
+
+
+def test_a_record_that_inflates_past_the_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    big = Record("caw1_x", "claude", "s1", [RecordFile("t", b"\0" * 200_000)])
+    blob = pack(big)
+    monkeypatch.setattr(record_mod, "MAX_RECORD_BYTES", 50_000)
+    with pytest.raises(SessionRecordCorrupt) as info:
+        unpack(blob, source="x")
+    assert info.value.why == "too_large"
+
+
+# ---- configuration -------------------------------------------------------------------------------------
+def test_the_url_carries_a_prefix_and_ttl_and_the_environment_prefix_wins() -> None:
+    cfg = parse_url("redis://:pw@10.0.0.5:6380/2?prefix=team-a:&ttl=60")
+    assert (cfg.prefix, cfg.ttl, cfg.url) == ("team-a:", 60, "redis://:pw@10.0.0.5:6380/2")
+    assert "pw" not in cfg.display and "team-a:" in cfg.display
+    assert parse_url("redis://h/0", prefix="ci:").prefix == "ci:"
+    with pytest.raises(ConfigurationError):
+        parse_url("http://h/0")
+
+
+def test_without_a_url_the_state_is_the_files_as_before(tmp_path: Path) -> None:
+    ledger = open_ledger(None, directory=tmp_path)
+    assert type(ledger) is caw.state.ledger.CooldownStore
+    assert open_store(None, None) is None
+    store = open_store(tmp_path, None)
+    assert type(store) is FileSessionStore
+    assert isinstance(ledger, Ledger) and isinstance(store, SessionBackend)
+
+
+def test_import_caw_never_imports_redis() -> None:
+    code = "import caw, caw.agent, caw.state.shared, sys; print('redis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_wake_jitter_spreads_over_the_window() -> None:
+    assert wake_jitter(10.0, rng=lambda: 0.0) == 0.0
+    assert wake_jitter(10.0, rng=lambda: 0.999) == pytest.approx(9.99)
+    with pytest.raises(ConfigurationError):
+        wake_jitter(-1.0)
+
+
+def test_an_agent_with_a_shared_state_spreads_its_wake_up(redis_server: RedisServer) -> None:
+    setup = caw.Agent(provider="claude", state_url=redis_server.url, wake_jitter=0)._setup(None)
+    assert setup.limit_waiter is not None and setup.limit_waiter.buffer == 120.0
+    buffers = {
+        caw.Agent(provider="claude", state_url=redis_server.url, wake_jitter=60)._setup(None).limit_waiter.buffer  # type: ignore[union-attr]
+        for _ in range(8)
+    }
+    assert all(120.0 <= b <= 180.0 for b in buffers) and len(buffers) > 1
+
+
+# ---- the ledger on Redis ---------------------------------------------------------------------------------
+def test_a_limit_one_machine_records_is_seen_by_another_and_expires_at_the_reset(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    a = SharedLedger(link_to(redis_server), directory=tmp_path / "a")
+    b = SharedLedger(link_to(redis_server), directory=tmp_path / "b")
+    reset = now() + HOUR
+    assert a.record(UsageLimitError("claude", "limit", resets_at=reset, kind="session"))
+    seen = b.active()["claude"]
+    assert abs((seen.until - reset).total_seconds()) < 0.01 and seen.kind == "session"
+    assert b.skip_reason("claude") is not None and b.skip_reason("codex") is None
+    pttl = redis_server.client().pttl("caw:ledger:claude")
+    assert 3595_000 < pttl <= 3600_000  # PEXPIREAT at the reset: Redis drops it by itself
+    a.set("claude", reset - HOUR / 2)  # an earlier reset never shortens the entry
+    assert b.active()["claude"].until == seen.until
+
+
+def test_concurrent_records_lose_no_update(tmp_path: Path, redis_server: RedisServer) -> None:
+    base = now() + HOUR
+    resets = [base + timedelta(seconds=i) for i in range(60)]
+
+    def worker(chunk: list[datetime], n: int) -> None:
+        ledger = SharedLedger(link_to(redis_server), directory=tmp_path / f"w{n}")
+        for when in chunk:
+            ledger.set("codex", when)
+
+    threads = [threading.Thread(target=worker, args=(resets[i::6], i)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fresh = SharedLedger(link_to(redis_server), directory=tmp_path / "reader")
+    assert int(fresh.active()["codex"].until.timestamp()) == int(resets[-1].timestamp())
+
+
+def test_another_account_is_not_stopped_by_this_ones_limit(tmp_path: Path, redis_server: RedisServer) -> None:
+    team_a = SharedLedger(link_to(redis_server), directory=tmp_path / "a", scope=lambda p: "key-a")
+    team_b = SharedLedger(link_to(redis_server), directory=tmp_path / "b", scope=lambda p: "key-b")
+    team_a.set("claude", now() + HOUR)
+    assert team_b.active() == {}
+    assert "claude" in SharedLedger(link_to(redis_server), directory=tmp_path / "a2", scope=lambda p: "key-a").active()
+    assert set(team_b.shared_entries() or {}) == {"claude@key-a"}
+
+
+def test_the_account_scope_is_a_hash_never_the_key() -> None:
+    from caw.providers.records import account_scope
+
+    claude = get_provider("claude")
+    scope = account_scope(claude, {"ANTHROPIC_API_KEY": "sk-ant-secret-value"})
+    assert len(scope) == 12 and "secret" not in scope
+    assert scope != account_scope(claude, {"ANTHROPIC_API_KEY": "sk-ant-other"})
+    assert account_scope(claude, {}) == ""
+
+
+def test_the_only_provider_a_shared_limit_names_is_skipped_without_a_request(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "data"))
+    reset = now() + HOUR
+    SharedLedger(link_to(redis_server), directory=tmp_path / "other-machine").set("claude", reset, kind="session")
+    runner = ScriptedRunner({"claude": ["never sent"]})
+    agent = caw.Agent(provider="claude", runner=runner, auto_wait=False, state_url=redis_server.url)
+    with pytest.raises(caw.UsageLimitError) as info:
+        agent.completion("hi")
+    assert runner.calls == []
+    assert info.value.resets_at is not None and abs((info.value.resets_at - reset).total_seconds()) < 0.01
+
+
+def test_a_fallback_order_goes_on_to_the_next_provider(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "data"))
+    SharedLedger(link_to(redis_server), directory=tmp_path / "other").set("claude", now() + HOUR)
+    runner = ScriptedRunner({"codex": ["from codex"]})
+    traj = caw.Agent(provider=["claude", "codex"], runner=runner, state_url=redis_server.url).completion("hi")
+    assert traj.result == "from codex" and [c[0] for c in runner.calls] == ["codex"]
+    assert traj.attempts[0].provider == "claude" and traj.attempts[0].reason in ("cooldown", "rate_limited")
+
+
+def test_gate_runner_keeps_the_inner_runner() -> None:
+    inner = ScriptedRunner({})
+    assert gate_runner(inner, caw.state.ledger.CooldownStore(Path("/nonexistent"))).inner is inner
+
+
+# ---- faults ------------------------------------------------------------------------------------------
+def test_an_unreachable_redis_is_warned_about_once_and_the_files_carry_on(tmp_path: Path) -> None:
+    dead = RedisServer()  # a port nobody listens on
+    warnings: list[str] = []
+    clock = [0.0]
+    link = Link(RedisState(parse_url(dead.url), timeout=0.2), warn=warnings.append, clock=lambda: clock[0], retry_s=5)
+    ledger = SharedLedger(link, directory=tmp_path)
+    reset = now() + HOUR
+    for _ in range(3):
+        assert ledger.record(UsageLimitError("claude", "limit", resets_at=reset))
+    assert "claude" in ledger.active()  # from the local file
+    assert len(warnings) == 1 and "unreachable" in warnings[0] and "using the local files" in warnings[0]
+    assert not link.up
+    dead.start()  # Redis comes back on that port
+    try:
+        clock[0] = 1.0
+        ledger.set("claude", reset)  # within the retry interval: not tried, no wait
+        assert dead.client().get("caw:ledger:claude") is None
+        clock[0] = 6.0
+        ledger.set("claude", reset)
+        assert dead.client().hget("caw:ledger:claude", "until") is not None
+        assert link.up and len(warnings) == 1
+    finally:
+        dead.stop()
+
+
+def traj_with_handle(tmp_path: Path, session_id: str = "sess1") -> Trajectory:
+    handle = encode(ResumeHandle(provider="claude", session_id=session_id, resume_key="k-1", cwd=str(tmp_path)))
+    traj = Trajectory(session_id=session_id, agent="claude", resume_handle=handle)
+    traj.turns.append(Turn(input="hello", provider="claude", status="completed"))
+    return traj
+
+
+def test_a_record_not_written_while_redis_was_down_is_written_when_it_is_back(tmp_path: Path) -> None:
+    server = RedisServer()
+    clock = [0.0]
+    link = Link(RedisState(parse_url(server.url), timeout=0.2), warn=lambda m: None, clock=lambda: clock[0], retry_s=1)
+    store = SharedSessionStore(tmp_path / "local", link, capture=lambda h: [RecordFile("transcript.jsonl", b"{}")])
+    traj = traj_with_handle(tmp_path)
+    store.save(traj)  # Redis down: the local files have it, the record waits
+    assert (tmp_path / "local" / "sessions" / "sess1" / "trajectory.json").is_file()
+    assert set(link.pending) == {"sess1"}
+    server.start()
+    try:
+        clock[0] = 2.0
+        SharedLedger(link, directory=tmp_path).active()  # any call that reaches Redis writes what waited
+        assert link.pending == {}
+        record = unpack(server.client().get("caw:session:sess1"), source="redis")
+        assert record.trajectory is not None and record.trajectory["turns"][0]["input"] == "hello"
+    finally:
+        server.stop()
+
+
+# ---- the session store -------------------------------------------------------------------------------
+def test_another_machine_loads_the_trajectory_and_record_from_redis(tmp_path: Path, redis_server: RedisServer) -> None:
+    captured: list[str] = []
+
+    def capture(handle: ResumeHandle) -> list[RecordFile]:
+        captured.append(handle.resume_key)
+        return [RecordFile("transcript.jsonl", b'{"secret":"sk-ant-api03-abcdefghijklmnop"}\n', "claude-transcript")]
+
+    a = SharedSessionStore(tmp_path / "a", link_to(redis_server), capture=capture)
+    traj = traj_with_handle(tmp_path)
+    a.save(traj, redact=lambda t: t.replace("sk-ant-api03-abcdefghijklmnop", "[REDACTED]"))
+    a.save(traj)  # nothing changed: not captured again
+    assert captured == ["k-1"]
+    b = SharedSessionStore(tmp_path / "b", link_to(redis_server))
+    assert b.exists("sess1") and not SessionStore(tmp_path / "b").exists("sess1")
+    assert [t.input for t in b.load("sess1").turns] == ["hello"]
+    record = b.get_record("sess1")
+    assert record is not None and b"[REDACTED]" in record.files[0].data and b"sk-ant-api03" not in record.files[0].data
+
+
+def test_a_capture_that_fails_never_fails_the_save(tmp_path: Path, redis_server: RedisServer) -> None:
+    warnings: list[str] = []
+
+    def broken(handle: ResumeHandle) -> list[RecordFile]:
+        raise PermissionError("transcript unreadable")
+
+    store = SharedSessionStore(tmp_path, link_to(redis_server, warnings), capture=broken)
+    store.save(traj_with_handle(tmp_path))
+    store.save(traj_with_handle(tmp_path, "sess2"))
+    assert SessionStore(tmp_path).exists("sess1") and len(warnings) == 1
+
+
+def claude_handle(cwd: str, session_id: str = "s9") -> ResumeHandle:
+    return ResumeHandle(provider="claude", session_id=session_id, resume_key="5d36-aa", cwd=cwd)
+
+
+def test_resume_restores_the_transcript_under_the_new_cwd_and_config_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "default-data"))
+    store = FileSessionStore(tmp_path / "data")
+    store.put_record(
+        Record("caw1_h", "claude", "s9", [RecordFile("transcript.jsonl", b'{"t":1}\n', "claude-transcript")])
+    )
+    here = tmp_path / "b-work"
+    here.mkdir()
+    env = {"CLAUDE_CONFIG_DIR": str(tmp_path / "b-config")}
+    handle = claude_handle("/machine-a/work/that/is/gone")
+    cwd = prepare_resume(handle, get_provider("claude"), env, str(here), store)
+    assert cwd == str(here)
+    restored = tmp_path / "b-config" / "projects" / claude_slug(str(here)) / "5d36-aa.jsonl"
+    assert restored.read_bytes() == b'{"t":1}\n'
+
+
+def test_a_corrupt_record_restores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "default-data"))
+    store = FileSessionStore(tmp_path / "data")
+    store.put_record(Record("caw1_h", "claude", "s9", [RecordFile("transcript.jsonl", b"{}\n", "claude-transcript")]))
+    path = store.record_path("s9")
+    path.write_bytes(path.read_bytes()[:-3])
+    env = {"CLAUDE_CONFIG_DIR": str(tmp_path / "b-config")}
+    with pytest.raises(SessionRecordCorrupt) as info:
+        prepare_resume(claude_handle(str(tmp_path)), get_provider("claude"), env, str(tmp_path), store)
+    assert info.value.why == "checksum" and str(path) in info.value.source
+    assert not (tmp_path / "b-config").exists()
+
+
+def test_a_codex_record_cannot_write_outside_the_codex_home(tmp_path: Path) -> None:
+    evil = Record(
+        "caw1_h",
+        "codex",
+        "s",
+        [
+            RecordFile("sessions/2026/12/04/rollout-x-k.jsonl", b"ok", "codex-rollout"),
+            RecordFile("../../outside.jsonl", b"no", "codex-rollout"),
+            RecordFile("auth.json", b"no", "codex-rollout"),
+        ],
+    )
+    restore(evil, get_provider("codex"), "k", str(tmp_path), str(tmp_path / "codex"), {})
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["codex/sessions/2026/12/04/rollout-x-k.jsonl"]
+
+
+def test_redis_config_display_has_no_password() -> None:
+    assert RedisConfig("redis://user:hunter2@h:1/3").display == "redis://h:1/3 (prefix 'caw:')"
+
+
+def test_ledger_entries_are_json_free_hashes(tmp_path: Path, redis_server: RedisServer) -> None:
+    SharedLedger(link_to(redis_server), directory=tmp_path).set("opencode", now() + HOUR, kind="weekly", message="m")
+    fields = redis_server.client().hgetall("caw:ledger:opencode")
+    assert fields[b"kind"] == b"weekly" and fields[b"message"] == b"m" and int(fields[b"until"]) > 0
+    assert json.loads(json.dumps({k.decode(): v.decode() for k, v in fields.items()}))["kind"] == "weekly"
