@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from caw.lazy import lazy_exports
 
-__all__ = ["ViewerServer", "load_source", "render_report", "summarize"]
+__all__ = ["ViewerServer", "load_source", "render_report", "summarize", "write_report"]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -18,6 +18,7 @@ __getattr__, __dir__ = lazy_exports(
         "load_source": "caw.viewer.source",
         "render_report": "caw.viewer.html",
         "summarize": "caw.viewer.summary",
+        "write_report": "caw.viewer.html",
     },
     __all__,
 )

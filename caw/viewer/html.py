@@ -80,8 +80,13 @@ def render_report(source: Source | Trajectory, *, base_dir: Path | None = None) 
     return render_page(build_page(source))
 
 
-def write_report(source: Source | Trajectory, path: Path) -> int:
-    """Write the report of ``source`` to ``path`` atomically; its size in bytes. StorageError if it cannot."""
+def write_report(source: Source | Trajectory, path: str | Path) -> int:
+    """Write the report of ``source`` to ``path`` atomically; its size in bytes. StorageError if it cannot.
+
+    >>> traj = caw.Agent().completion("Fix the failing test")  # doctest: +SKIP
+    >>> write_report(traj, "report.html")  # doctest: +SKIP
+    48213
+    """
     from caw.state.store import atomic_write_text
 
     text = render_report(source)

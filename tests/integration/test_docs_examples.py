@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["quickstart.md", "python-api.md", "fallback.md", "resume.md", "rate-limits.md", "batch.md"]
+PAGES = ["quickstart.md", "python-api.md", "fallback.md", "resume.md", "rate-limits.md", "batch.md", "viewer.md", "tools.md"]
 FAKE_CLI = Path(__file__).with_name("fake_cli.py")
 
 

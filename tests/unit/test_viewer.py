@@ -8,10 +8,7 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -281,31 +278,6 @@ def test_run_html_writes_the_report_after_the_run(tmp_path: Path, monkeypatch: p
     assert data["header"]["outcome"] == "completed"
     r = script.invoke("run", "x", "--html", str(tmp_path))
     assert r.exit_code == ExitCode.USAGE and "--html" in r.stderr
-
-
-def test_caw_view_serves_until_interrupted_and_leaves_nothing_listening(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    write_session(data, sample_trajectory("view01"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "caw", "view", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CAW_DATA_DIR": str(data)},
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, line
-        port = int(match.group(1))
-        rows = json.loads(_get(port, "/api/sessions")[2])
-        assert rows[0]["session_id"] == "view01"
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(15) == 0
-        assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
-        assert not _listening(port)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
 
 
 def test_caw_view_on_a_missing_dir_is_a_usage_error(tmp_path: Path) -> None:
