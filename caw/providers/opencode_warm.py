@@ -41,7 +41,8 @@ The turn's end is ``session.idle`` or ``session.status`` ``idle`` **after** the 
 
 Structured output: set ``client.output_format = {"type": "json_schema", "schema": {...}, "retryCount": 2}``
 (or pass ``output_format=`` to the constructor) and every prompt carries it as opencode's ``format`` field;
-the assistant message's ``structured`` value is then in ``last_structured`` after the turn.
+the final assistant message's ``structured`` value is then the turn's ``ResultEvent.structured`` (and
+``last_structured``).
 
 Nothing here leaves 127.0.0.1: the client only ever connects to the address the server printed, which must
 be a loopback one.
@@ -64,7 +65,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from caw.errors import ConfigurationError, ConversationNotFound, FirstOutputTimeout
-from caw.events import Event, RawEvent, RetryEvent, SessionStarted, WarningEvent
+from caw.events import Event, RawEvent, ResultEvent, RetryEvent, SessionStarted, WarningEvent
 from caw.providers.base import Provider, RunConfig, TurnParser, TurnRequest, WarmClient, WarmClosed
 from caw.transport.longlived import EOF, LongLivedProcess
 from caw.transport.process import ProcessSpec
@@ -442,7 +443,7 @@ class OpencodeWarmClient(WarmClient):
         if state.roles[mid] != "assistant":
             return  # a late update of an earlier turn's answer
         state.running = True
-        if "structured" in info:
+        if info.get("structured") is not None:
             self.last_structured = info["structured"]
 
     def _part(self, state: _TurnState, part: Mapping[str, Any]) -> list[Event]:
@@ -494,7 +495,14 @@ class OpencodeWarmClient(WarmClient):
         if state.done:
             return []
         state.done = True
-        return state.parser.finish(0, "")
+        events = state.parser.finish(0, "")
+        if self.last_structured is not None:
+            # the answer to ``format`` (json_schema): the final assistant message's ``structured`` value
+            events = [
+                e.model_copy(update={"structured": self.last_structured}) if isinstance(e, ResultEvent) else e
+                for e in events
+            ]
+        return events
 
     def _refuse_permission(self, props: Mapping[str, Any]) -> list[Event]:
         request_id = str(props["id"])
@@ -557,7 +565,7 @@ class OpencodeWarmClient(WarmClient):
         for m in answers:
             info = m["info"]
             state.roles[str(info["id"])] = "assistant"
-            if "structured" in info:
+            if info.get("structured") is not None:
                 self.last_structured = info["structured"]
             for part in m.get("parts") or []:
                 if isinstance(part, dict):

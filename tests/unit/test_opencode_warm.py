@@ -99,6 +99,7 @@ def answer(
     idle: bool = True,
     drop_after_start: bool = False,
     error: dict[str, Any] | None = None,
+    structured: Any = None,
 ) -> Script:
     """What opencode streams for one turn (``drop_after_start``: the stream closes after the step starts)."""
 
@@ -124,7 +125,9 @@ def answer(
             fake.emit(part_ev(text_part(sid, aid, f"prt_x{n}", "", done=False)))
             fake.emit(ev("message.part.delta", sessionID=sid, messageID=aid, partID=f"prt_x{n}", delta=text[:2]))
             fake.emit(*(part_ev(p) for p in parts[1:]))
-        extra = {"error": error} if error else {}
+        extra: dict[str, Any] = {"error": error} if error else {}
+        if structured is not None:
+            extra["structured"] = structured
         done = assistant_info(sid, aid, uid, completed=True, finish="stop", **extra)
         old = fake.sessions.get(sid, [])
         fake.messages(sid, [*old, {"info": user, "parts": []}, {"info": done, "parts": parts}])
@@ -188,13 +191,15 @@ def test_opencode_prompt_body_carries_model_variant_and_format(fake: FakeServe, 
         status_poll_s=0.05,
     )
     try:
-        fake.on_prompt = answer('{"ok": true}')
-        turn(c, "give json")
+        fake.on_prompt = answer('{"ok": true}', structured={"ok": True})
+        events = turn(c, "give json")
     finally:
         c.close(0.0)
     [body] = fake.prompts
     assert body["model"] == {"providerID": "fake", "modelID": "reasoning"}
     assert body["variant"] == "high" and body["format"] == schema
+    result = events[-1]
+    assert isinstance(result, ResultEvent) and result.structured == {"ok": True} == c.last_structured
     create = next(b for m, p, b in fake.calls if (m, p) == ("POST", "/session"))
     assert create["title"] == "give json"  # a title: no title-generation request (as `run --title=`)
     assert {"permission": "question", "pattern": "*", "action": "deny"} in create["permission"]
