@@ -611,7 +611,7 @@ class CodexWarmClient(WarmClient):
         if kind == "active":
             self._active = True
             self._idle_at = None
-        elif kind == "idle" and (self._active or self._turn_id is not None):
+        elif kind in ("idle", "systemError") and (self._active or self._turn_id is not None):
             # usually turn/completed follows at once; if it never comes, poll asks thread/read
             self._idle_at = self._clock()
         return []
@@ -775,11 +775,15 @@ def _http_status(info: Any) -> int | None:
 
 _INFO_KINDS: dict[str, ErrorKind] = {
     "usageLimitExceeded": "rate_limit",
+    "rateLimitExceeded": "rate_limit",
     "contextWindowExceeded": "context_overflow",
     "unauthorized": "auth",
     "serverOverloaded": "server",
     "internalServerError": "server",
-    "threadNotFound": "not_found",
+    "flexUnavailable": "server",
+    "policyCapacityUnavailable": "server",
+    "badRequest": "invalid_request",
+    "modelNotFound": "invalid_request",
 }
 
 

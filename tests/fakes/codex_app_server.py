@@ -16,6 +16,7 @@ prompt picks the scenario, so one process can play several turns.
     garbled    a line that is not JSON and an unknown notification before the answer
     retry      an `error` with willRetry=true, then the answer
     limit      an `error` (usage limit, willRetry=false) and turn/completed failed
+    opaque401  a failure whose text says nothing; codexErrorInfo carries HTTP 401
     die        exits in the middle of the turn
     (other)    `ECHO <prompt>`
 
@@ -212,6 +213,15 @@ class Server:
                     },
                 },
             )
+        if "opaque401" in text:
+            # wording no classifier knows; only codexErrorInfo says what it was
+            error = {
+                "message": "the request was refused",
+                "codexErrorInfo": {"httpConnectionFailed": {"httpStatusCode": 401}},
+            }
+            self.notify("error", {"threadId": tid, "turnId": turn_id, "willRetry": False, "error": error})
+            self.notify("turn/completed", {"threadId": tid, "turn": {**turn, "status": "failed", "error": error}})
+            return
         if "limit" in text:
             error = {
                 "message": "You\u2019ve hit your usage limit. Try again at 11:59 PM.",

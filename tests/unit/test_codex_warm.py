@@ -251,6 +251,17 @@ def test_usage_limit_is_rate_limit_event_then_fatal_error(fake: tuple[str, Path]
         client.close()
 
 
+def test_codex_error_info_decides_the_kind_when_the_text_does_not(fake: tuple[str, Path], tmp_path: Path) -> None:
+    client = make(fake, tmp_path)
+    try:
+        client.start(TurnRequest(prompt="x"), timeout=10)
+        error = turn(client, "opaque401")[-1]
+        assert isinstance(error, ErrorEvent) and error.fatal
+        assert (error.kind, error.status, error.message) == ("auth", 401, "the request was refused")
+    finally:
+        client.close()
+
+
 def test_interrupt_ends_the_turn_and_kill_tools_since_kills_the_leftover(
     fake: tuple[str, Path], tmp_path: Path
 ) -> None:
