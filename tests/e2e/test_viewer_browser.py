@@ -1,6 +1,6 @@
 """The viewer in a real browser (headless Chromium over the DevTools protocol, tests/browser.py).
 
-A real multi-turn, tool-using claude run on its loopback fake (one tool output carries an injected
+A real multi-turn, tool-using run of claude and of codex on its loopback fake (one tool output carries an injected
 ``<script>``) is saved; ``caw traj html`` writes its report and ``caw view`` serves its data dir. In the browser:
 every turn and tool call is in the DOM, a fold opens on a real click and "show all" loads the whole output, the
 injected script never runs, and no request leaves the page. The ``caw view`` page follows the session while
@@ -48,9 +48,9 @@ def page(browser: Chromium) -> Iterator[Page]:
         tab.close()
 
 
-@pytest.fixture
-def claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
-    yield from live_factory("claude", tmp_path, monkeypatch)
+@pytest.fixture(params=["claude", "codex"])  # opencode's 5 s cold starts would triple the time
+def live(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    yield from live_factory(request.param, tmp_path, monkeypatch)
 
 
 def _shot(page: Page, name: str) -> None:
@@ -69,8 +69,8 @@ def _inert(page: Page) -> None:
     assert page.evaluate("document.querySelectorAll('#app script, #app img').length") == 0
 
 
-def test_report_and_caw_view_of_a_real_run(claude: LiveFactory, page: Page, tmp_path: Path) -> None:
-    run = claude()
+def test_report_and_caw_view_of_a_real_run(live: LiveFactory, page: Page, tmp_path: Path) -> None:
+    run = live()
     run.server.enqueue(ToolCall(f"printf '%s' '{INJECTED}'"), Text("The file holds markup."))
     run.server.enqueue(ToolCall("seq 1 400"), Text("Counted to 400."))
     data_dir = run.root / "caw-data"
@@ -91,7 +91,7 @@ def test_report_and_caw_view_of_a_real_run(claude: LiveFactory, page: Page, tmp_
     assert page.evaluate("document.querySelectorAll('#app details.tool').length") == 2
     assert page.evaluate("document.querySelectorAll('#app details[open]').length") == 0  # folded by default
     assert page.evaluate("document.querySelector('h1 .badge').textContent") == "completed"
-    _shot(page, "report")
+    _shot(page, f"report-{run.harness.name}")
 
     page.click("#app details.tool > summary")  # a real mouse click on the first tool call
     page.wait_for("!!document.querySelector('#app details.tool[open] .body')")
@@ -102,7 +102,7 @@ def test_report_and_caw_view_of_a_real_run(claude: LiveFactory, page: Page, tmp_
     page.click("#app section.turn:nth-of-type(2) .showall")
     page.wait_for("document.querySelectorAll('#app pre.out')[1].textContent.trim().endsWith('400')")
     _inert(page)
-    _shot(page, "report-open")
+    _shot(page, f"report-open-{run.harness.name}")
     _no_request_left(page, "file://")
 
     with ViewerServer(data_dir) as server:
@@ -110,8 +110,10 @@ def test_report_and_caw_view_of_a_real_run(claude: LiveFactory, page: Page, tmp_
         page.wait_for("document.body.dataset.ready === '1'")
         rows = page.evaluate("Array.from(document.querySelectorAll('#sessions tr')).map(r => r.dataset.session)")
         assert rows == [session.trajectory.session_id]
-        assert "$" in page.evaluate("document.querySelector('#sessions td.num:nth-child(7)').textContent")
-        _shot(page, "view-list")
+        cost = session.trajectory.usage.cost_usd  # codex reports none: unknown is "–", never $0
+        shown = page.evaluate("document.querySelector('#sessions td.num:nth-child(7)').textContent")
+        assert shown == ("–" if cost is None else f"${cost:.4f}")
+        _shot(page, f"view-list-{run.harness.name}")
         page.evaluate("document.querySelector('#sessions a').click()")
         page.wait_for("location.pathname.startsWith('/session/') && document.body.dataset.ready === '1'")
         assert page.evaluate("document.querySelectorAll('#app section.turn').length") == 2
@@ -126,7 +128,7 @@ def test_report_and_caw_view_of_a_real_run(claude: LiveFactory, page: Page, tmp_
         resumed.end()
         page.wait_for("document.querySelectorAll('#app section.turn').length === 3", timeout=20)
         assert page.evaluate("document.querySelectorAll('#app details.tool[open]').length") == 1
-        _shot(page, "view-session")
+        _shot(page, f"view-session-{run.harness.name}")
         _no_request_left(page, server.url.rstrip("/"))
     assert run.server.non_loopback_attempts() == []
 
