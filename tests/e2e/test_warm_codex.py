@@ -25,7 +25,7 @@ from caw.session.warm import RESTARTED
 from tests.background import send_in_background
 from tests.e2e.harness import LiveFactory, kill_quietly, live_factory, processes_matching, wait_until
 from tests.fakes.env import CODEX_MODEL
-from tests.fakes.replies import Hang, Text, ToolCall, Usage
+from tests.fakes.replies import Hang, Text, Thinking, ToolCall, Usage
 
 
 @pytest.fixture
@@ -290,3 +290,29 @@ def test_python_tools_in_a_warm_codex_session(codex: LiveFactory) -> None:
     (use,) = turn.tool_uses
     assert use.name.endswith("add_note") and use.arguments == {"text": "warm-4417"} and not use.is_error
     assert "note 1 saved: warm-4417" in (use.output or "")
+
+
+def test_warm_and_cold_turns_give_the_same_events(codex: LiveFactory) -> None:
+    """Reasoning, text, a tool call with its result and per-turn usage: event for event what a cold turn gives
+    (the warm client feeds the cold CodexParser), ids and the thread id aside."""
+    run = codex()
+    streams: dict[bool, list[list[dict[str, object]]]] = {}
+    for warm in (False, True):
+        run.server.enqueue(
+            Thinking("think it over", "one", usage=Usage(input_tokens=100, output_tokens=10)),
+            ToolCall("echo parity-5521", usage=Usage(input_tokens=200, output_tokens=20, cached_tokens=50)),
+            Text("done", usage=Usage(input_tokens=300, output_tokens=30, cached_tokens=100)),
+        )
+        agent = run.agent(warm=warm, tools=caw.ToolGroup.READER | caw.ToolGroup.EXEC)
+        with agent.start_session() as session:
+            streams[warm] = [
+                [e.model_dump(exclude={"provider", "id", "message_id", "session_id"}) for e in session.stream(p)]
+                for p in ("first", "second")
+            ]
+            assert bool(session._warm and session._warm._slots) == warm
+    assert streams[True] == streams[False]
+    kinds = [[e["type"] for e in turn] for turn in streams[True]]
+    assert kinds == [
+        ["session_started", "thinking", "text", "usage", "result"],
+        ["session_started", "tool_call", "tool_result", "text", "usage", "result"],
+    ]
