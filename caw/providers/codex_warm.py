@@ -52,6 +52,7 @@ from caw.events import (
 )
 from caw.models import ToolGroup, UsageStats
 from caw.providers.base import Provider, RunConfig, TurnParser, TurnRequest, WarmClient, WarmClosed
+from caw.structured.strict import to_strict
 from caw.transport.longlived import EOF, LongLivedProcess
 from caw.transport.process import ProcessSpec, SpawnError
 from caw.version import __version__
@@ -316,7 +317,11 @@ class CodexWarmClient(WarmClient):
         self._last_text = None
         self._announced = False
         text = {"type": "text", "text": request.prompt, "text_elements": []}
-        self._start_request = self._request("turn/start", {"threadId": self._thread_id, "input": [text]})
+        params: dict[str, Any] = {"threadId": self._thread_id, "input": [text]}
+        if request.output_schema is not None:
+            # exec's --output-schema, per turn: the same OpenAI-strict form the cold path writes to its file
+            params["outputSchema"] = to_strict(request.output_schema)
+        self._start_request = self._request("turn/start", params)
 
     def poll(self, timeout: float) -> list[Event]:
         events, self._queued = self._queued, []

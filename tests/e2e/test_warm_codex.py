@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 import caw
-from caw.events import Event, ToolCallEvent
+from caw.events import Event, TextEvent, ToolCallEvent
 from caw.models import UsageStats
 from caw.providers import get_provider
 from caw.providers.base import RunConfig, TurnRequest
@@ -316,3 +318,41 @@ def test_warm_and_cold_turns_give_the_same_events(codex: LiveFactory) -> None:
         ["session_started", "thinking", "text", "usage", "result"],
         ["session_started", "tool_call", "tool_result", "text", "usage", "result"],
     ]
+
+
+class _City(BaseModel):
+    name: str
+    population: int | None = None
+
+
+def test_output_schema_on_the_warm_client(codex: LiveFactory) -> None:
+    """A schema on a warm turn: turn/start's outputSchema carries the strict schema exec's --output-schema
+    sends, for that turn only. (WarmRunner runs a turn with a schema cold today, so this drives the client.)"""
+    run = codex()
+    run.server.enqueue(Text("hello"), Text(json.dumps({"name": "Lyon", "population": None})), Text("plain"))
+    provider = get_provider("codex")
+    binary = provider.locate(run.env)
+    assert binary is not None
+    client = provider.warm_client(binary, RunConfig(cwd=str(run.work), model=CODEX_MODEL), run.env)
+    assert client is not None
+    schema = _City.model_json_schema()
+    try:
+        client.start(TurnRequest(prompt="x"), timeout=60)
+        texts = []
+        for request in (
+            TurnRequest(prompt="hi"),
+            TurnRequest(prompt="Name a city as JSON", output_schema=schema),
+            TurnRequest(prompt="and now?"),
+        ):
+            client.begin(request)
+            deadline = time.monotonic() + 60
+            while not client.turn_done:
+                assert time.monotonic() < deadline
+                texts += [e.text for e in client.poll(0.2) if isinstance(e, TextEvent)]
+    finally:
+        client.close()
+    assert _City.model_validate_json(texts[1]) == _City(name="Lyon")
+    formats = [((r.body or {}).get("text") or {}).get("format") for r in run.server.model_requests]
+    assert formats[0] is None and formats[2] is None  # per turn only
+    assert formats[1]["strict"] is True and formats[1]["schema"]["additionalProperties"] is False
+    assert set(formats[1]["schema"]["required"]) == {"name", "population"}
