@@ -16,10 +16,11 @@ import pytest
 
 import caw
 from caw.batches import BatchProgress, BatchTask, ResultsFile, _Limits, load_tasks
-from caw.errors import AuthenticationError, ConfigurationError, UsageLimitError
+from caw.errors import AuthenticationError, ConfigurationError, TurnCancelled, UsageLimitError
 from caw.events import Event, TextEvent
 from caw.models import Turn
 from caw.providers.base import Provider, RunConfig, TurnRequest
+from caw.session.turn import TurnControl
 from tests.unit.scripted import ScriptedRunner
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
@@ -240,14 +241,28 @@ def test_a_results_file_in_use_by_another_batch_is_refused(tmp_path: Path) -> No
 
 def test_leaving_the_loop_early_cancels_the_rest_and_writes_only_what_finished(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
-    runner = ScriptedRunner({"codex": [echo]})
-    b = caw.batch([f"t{n}" for n in range(10)], agent=caw.Agent(provider="codex", runner=runner), concurrency=1,
+    cancelled_turns: list[str] = []
+
+    def runner(provider: Provider, binary: str | None, config: RunConfig, request: TurnRequest, *,
+               control: TurnControl | None = None, **kw: Any) -> Generator[Event, None, Turn]:  # fmt: skip
+        if request.prompt != "t0":  # every later task runs until it is cancelled
+            assert control is not None
+            yield TextEvent(provider=provider.name, text="working")
+            assert control.cancelled.wait(10), "the batch never cancelled the running turn"
+            cancelled_turns.append(request.prompt)
+            raise TurnCancelled("cancelled", turn=Turn(input=request.prompt, provider=provider.name))
+        turn = yield from ScriptedRunner({"codex": [echo]})(provider, binary, config, request, control=control, **kw)
+        return turn
+
+    b = caw.batch([f"t{n}" for n in range(10)], agent=caw.Agent(provider="codex", runner=runner), concurrency=2,
                   results=out)  # fmt: skip
-    for _ in b:
-        break
-    assert b.stopped and len(runner.calls) <= 2  # the one delivered, and at most the one started meanwhile
-    written = [json.loads(line)["id"] for line in out.read_text().splitlines()]
-    assert 1 <= len(written) <= 2 and not set(written) & set(b.cancelled)
+    first = next(iter(b))
+    b.close()  # what leaving a for loop early does, when the iterator is collected
+    assert first.id == BatchTask.of("t0", 0).key and b.stopped
+    # the turn running then (t1) was cancelled, and t2 if the freed slot took it (before or in its turn)
+    running = {BatchTask.of(p, 0).key for p in cancelled_turns}
+    assert "t1" in cancelled_turns and running <= set(b.cancelled) and len(b.cancelled) <= 2
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [first.id]  # only what finished
 
 
 def test_abatch_yields_the_same_results() -> None:
