@@ -155,3 +155,27 @@ def test_claude_hands_a_subtask_to_a_codex_subagent(tmp_path: Path, monkeypatch:
     assert saved["turns"][-1]["output"][0]["subagent"] == use.subagent
     assert traj.subagent_usage.total_tokens == child.usage.total_tokens > 0
     assert HARNESSES["codex"].name == "codex"
+
+
+@pytest.fixture(params=["claude", "codex"])
+def warm_live(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    yield from live_factory(request.param, tmp_path, monkeypatch)
+
+
+def test_tools_reach_a_warm_session_on_every_turn(warm_live: LiveFactory) -> None:
+    """The long-lived CLI (issue 14) gets the same endpoint; the tool runs in this process on both turns."""
+    run = warm_live()
+    hits: list[int] = []
+
+    def ping(x: int) -> str:
+        hits.append(x)
+        return f"pong {x}"
+
+    run.server.enqueue(
+        ToolCall("", tool="ping", input={"x": 1}), Text("one"), ToolCall("", tool="ping", input={"x": 2}), Text("two")
+    )
+    with run.agent(stateless_tools=[ping], warm=True).start_session() as session:
+        first, second = session.send("a"), session.send("b")
+        assert session._warm is not None
+    assert hits == [1, 2] and (first.result, second.result) == ("one", "two")
+    assert [u.output for u in first.tool_uses + second.tool_uses] == ["pong 1", "pong 2"]
