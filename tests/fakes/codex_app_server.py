@@ -5,6 +5,7 @@ wrapper script). It speaks the subset of the protocol caw uses and misbehaves on
 prompt picks the scenario, so one process can play several turns.
 
     early      turn/completed before the turn/start reply
+    slowreply  the turn/start reply (the turn id) comes 0.3 s late; combine with `sleep`
     reject     turn/start answered with an error (codex's 1 MiB input cap): no turn runs
     nocomplete thread status idle, no turn/completed; thread/read tells how the turn ended
     tool       a commandExecution item (started, completed) before the answer
@@ -150,6 +151,8 @@ class Server:
         self.interrupted.clear()
         tid = self.thread_id
         turn = {"id": turn_id, "items": [], "status": "inProgress", "error": None}
+        if "slowreply" in text:
+            time.sleep(0.3)  # the fake's own pacing: the client must hold an interrupt until it knows the turn
         if "early" not in text:
             send({"id": rid, "result": {"turn": turn}})
         self.notify("thread/status/changed", {"threadId": tid, "status": {"type": "active", "activeFlags": []}})

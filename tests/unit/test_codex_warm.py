@@ -292,6 +292,27 @@ def test_interrupt_ends_the_turn_and_kill_tools_since_kills_the_leftover(
         client.close()
 
 
+def test_interrupt_before_the_turn_id_is_known_is_sent_once_it_is(fake: tuple[str, Path], tmp_path: Path) -> None:
+    client = make(fake, tmp_path)
+    try:
+        client.start(TurnRequest(prompt="x"), timeout=10)
+        before = client.tool_pids()
+        client.begin(TurnRequest(prompt="slowreply sleep"))
+        client.interrupt()  # no turn id yet: turn/interrupt needs one
+        assert not [m for m in sent(fake) if m.get("method") == "turn/interrupt"]
+        events: list[Event] = []
+        deadline = time.monotonic() + 10
+        while not client.turn_done:
+            assert time.monotonic() < deadline
+            events += client.poll(0.2)
+        interrupts = [m for m in sent(fake) if m.get("method") == "turn/interrupt"]
+        assert [m["params"]["turnId"] for m in interrupts] == ["turn-1"]
+        assert not [e for e in events if isinstance(e, (ResultEvent, ErrorEvent))]
+        client.kill_tools_since(before)
+    finally:
+        client.close()
+
+
 def test_process_death_mid_turn_is_warm_closed(fake: tuple[str, Path], tmp_path: Path) -> None:
     client = make(fake, tmp_path)
     try:
