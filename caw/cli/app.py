@@ -14,7 +14,7 @@ import typer
 from caw.cli.args import PromptSource, RunArgs, default_data_dir, parse_effort, parse_tools
 from caw.cli.exit_codes import ExitCode, UsageProblem, failure_for, install_hint, login_hint
 from caw.cli.runner import CliContext, execute, guard
-from caw.cli.sessions_io import session_app
+from caw.cli.sessions_io import session_app, shared_state_line, shared_state_report
 from caw.models import Trajectory
 
 if TYPE_CHECKING:
@@ -278,14 +278,19 @@ def doctor(
         rows = [{**h.model_dump(mode="json"), "status": h.status} for h in found]
         usable_names = [str(r["provider"]) for r in rows if r.get("ok") and r.get("provider") in order]
         usable = bool(usable_names)
+        shared = shared_state_report()  # CAW_STATE_URL: the fleet's ledger (issue 19)
         if json_out:
             doc = {"order": list(order), "usable": usable, "can_answer": usable_names, "providers": rows}
+            if shared is not None:
+                doc["shared_state"] = shared
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             from rich.console import Console
 
             render_doctor(Console(highlight=False), rows, order)
             typer.echo(can_answer_line(rows, order))
+            if shared is not None:
+                typer.echo(shared_state_line(shared))
         if usable:
             return 0
         installed = [h for h in found if h.provider in order and h.installed]

@@ -95,3 +95,33 @@ def import_(
         return 0
 
     raise typer.Exit(guard(debug, body))
+
+
+def shared_state_report() -> dict[str, object] | None:
+    """What ``caw doctor`` says about the shared state (None without ``CAW_STATE_URL``): where it is, whether
+    it answers, and every limit in its ledger (all accounts), soonest reset first."""
+    from caw.state.shared import SharedLedger, open_ledger, state_url
+
+    url = state_url()
+    if url is None:
+        return None
+    ledger = open_ledger(url)
+    assert isinstance(ledger, SharedLedger)
+    entries = ledger.shared_entries()
+    limits = [
+        {"entry": c.provider, "until": c.until.isoformat(timespec="seconds"), "kind": c.kind, "message": c.message}
+        for c in sorted((entries or {}).values(), key=lambda c: c.until)
+    ]
+    return {"url": ledger.link.display, "reachable": entries is not None, "limits": limits}
+
+
+def shared_state_line(report: dict[str, object]) -> str:
+    """One line for ``caw doctor``: the shared ledger's place, health and limits."""
+    if not report["reachable"]:
+        return f"shared state: {report['url']} is unreachable (the local ledger is used)"
+    limits = report["limits"]
+    assert isinstance(limits, list)
+    if not limits:
+        return f"shared state: {report['url']}: no limit in the shared ledger"
+    shown = ", ".join(f"{e['entry']} until {e['until']} ({e['kind'] or 'limit'})" for e in limits)
+    return f"shared state: {report['url']}: {shown}"

@@ -28,8 +28,9 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from caw.errors import ConfigurationError
 from caw.providers.base import RunConfig
 from caw.providers.order import normalize_order, resolve_order
+from caw.providers.records import account_scope
 from caw.providers.registry import available_names, canonical_name, get_provider
-from caw.state.ledger import CooldownStore
+from caw.state.shared import open_ledger, state_url
 
 LiveStatus = Literal["answers", "rate_limited", "auth_error", "error", "not_installed"]
 #: runs one minimal turn: (provider name, its config or None, extra env) -> (status, one-line detail);
@@ -106,7 +107,12 @@ def credential_signal(provider: str, env: Mapping[str, str] | None = None) -> st
 # ---- health ------------------------------------------------------------------------------------------
 def _cooldown_until(provider: str, env: Mapping[str, str]) -> datetime | None:
     data_dir = env.get("CAW_DATA_DIR")
-    store = CooldownStore(Path(data_dir)) if data_dir else CooldownStore.default()
+    # with CAW_STATE_URL the shared ledger (Redis) is read too: a limit any worker of the fleet saw (issue 19)
+    store = open_ledger(
+        state_url(env.get("CAW_STATE_URL", "")),
+        directory=Path(data_dir) if data_dir else None,
+        scope=lambda name: account_scope(get_provider(name), env),
+    )
     return store.until(provider)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
@@ -80,6 +79,7 @@ def present(provider: str, resume_key: str, cwd: str, config_home: str | None, e
         db = home / "opencode.db"
         if not db.is_file():
             return False
+        import sqlite3  # only here: `caw run` does not pay for it
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
                 row = conn.execute("select 1 from session where id = ?", (resume_key,)).fetchone()

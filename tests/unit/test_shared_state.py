@@ -358,3 +358,28 @@ def test_ledger_entries_are_json_free_hashes(tmp_path: Path, redis_server: Redis
     fields = redis_server.client().hgetall("caw:ledger:opencode")
     assert fields[b"kind"] == b"weekly" and fields[b"message"] == b"m" and int(fields[b"until"]) > 0
     assert json.loads(json.dumps({k.decode(): v.decode() for k, v in fields.items()}))["kind"] == "weekly"
+
+
+def test_caw_doctor_shows_the_shared_ledger(tmp_path: Path, redis_server: RedisServer) -> None:
+    reset = now() + HOUR
+    SharedLedger(link_to(redis_server), directory=tmp_path / "elsewhere").set("claude", reset, kind="session")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "CAW_DATA_DIR": str(tmp_path / "data"),
+        "CAW_STATE_URL": redis_server.url,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    out = subprocess.run([sys.executable, "-m", "caw", "doctor", "--json"], capture_output=True, text=True, env=env)
+    doc = json.loads(out.stdout)
+    assert doc["shared_state"]["reachable"] is True
+    assert [e["entry"] for e in doc["shared_state"]["limits"]] == ["claude"]
+    claude = next(r for r in doc["providers"] if r["provider"] == "claude")
+    assert claude["cooldown_until"] is not None  # the provider row reads the shared ledger too
+    from caw.cli.sessions_io import shared_state_line
+
+    line = shared_state_line(doc["shared_state"])
+    assert line.startswith(f"shared state: redis://127.0.0.1:{redis_server.port}/0 (prefix 'caw:'): claude until")
+    redis_server.kill()
+    gone = subprocess.run([sys.executable, "-m", "caw", "doctor"], capture_output=True, text=True, env=env)
+    assert "is unreachable (the local ledger is used)" in gone.stdout
