@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from caw.errors import BudgetExceeded, CawTimeoutError, ConfigurationError, TurnCancelled, TurnFailed
@@ -118,22 +118,29 @@ class Spent:
 
 @dataclass
 class Scope:
-    """One budget and what has been spent against it (the session's, or one call's)."""
+    """One budget and what has been spent against it (the session's, or one call's).
+
+    ``spent`` is what caw's runs used (charged as they end); ``elsewhere`` what was spent outside them and
+    counts too: the session's subagents (``Trajectory.subagent_usage``)."""
 
     budget: Budget
     spent: Spent
     label: str = "session"
+    elsewhere: Spent = field(default_factory=Spent)
+
+    def figure(self, name: str) -> float:
+        return self.spent.figure(name) + self.elsewhere.figure(name)
 
     def remaining(self, name: str) -> float | None:
         limit = self.budget.limit(name)
-        return None if limit is None else limit - self.spent.figure(name)
+        return None if limit is None else limit - self.figure(name)
 
     def exhausted(self) -> tuple[str, float, float] | None:
         """The first limit already reached: ``(name, limit, reached)``."""
         for name in BUDGET_NAMES:
             limit = self.budget.limit(name)
-            if limit is not None and self.spent.figure(name) >= limit:
-                return name, limit, self.spent.figure(name)
+            if limit is not None and self.figure(name) >= limit:
+                return name, limit, self.figure(name)
         return None
 
 
@@ -187,9 +194,11 @@ class BudgetLedger:
     def __init__(self, budget: Budget | None) -> None:
         self.budget = budget
         self.spent = Spent()
+        #: what the session's subagents used (their own runs, reported on the parent's tool uses)
+        self.subagents = Spent()
 
     def scope(self) -> Scope | None:
-        return Scope(self.budget, self.spent) if self.budget is not None else None
+        return Scope(self.budget, self.spent, elsewhere=self.subagents) if self.budget is not None else None
 
 
 def check_not_exhausted(scopes: list[Scope], turn: Turn | None = None) -> None:
@@ -259,9 +268,13 @@ def budget_runner(inner: TurnRunner, scopes: list[Scope], clock: Callable[[], fl
             if not by_budget or exc.seconds != options.timeout:
                 raise
             partial = exc.turn or control.turn
-            limit = min(s.budget.max_duration for s in scopes if s.budget.max_duration is not None)
-            spent = min(s.spent.duration for s in scopes if s.budget.max_duration is not None)
-            raise _exceeded(("duration", limit, spent + meter.spent(clock()).duration), partial) from None
+            binding = min(
+                (s for s in scopes if s.budget.max_duration is not None), key=lambda s: s.remaining("duration") or 0
+            )
+            limit = float(binding.budget.max_duration or 0.0)
+            raise _exceeded(
+                ("duration", limit, binding.figure("duration") + meter.spent(clock()).duration), partial
+            ) from None
         except TurnFailed as exc:
             if exc.kind != "budget":
                 raise
@@ -282,7 +295,7 @@ def _crossing(scopes: list[Scope], now: Spent) -> tuple[str, float, float] | Non
             limit = scope.budget.limit(name)
             if limit is None:
                 continue
-            reached = scope.spent.figure(name) + now.figure(name)
+            reached = scope.figure(name) + now.figure(name)
             if reached > limit:
                 return name, limit, reached
     return None
@@ -306,7 +319,7 @@ def _native(exc: TurnFailed, scopes: list[Scope], now: Spent, request: TurnReque
     text = exc.detail.lower()
     by_turns = ("turn" in text and request.max_turns is not None) or request.max_budget_usd is None
     name = "turns" if by_turns else "cost_usd"
-    limits = [(s.budget.limit(name), s.spent.figure(name)) for s in scopes if s.budget.limit(name) is not None]
+    limits = [(s.budget.limit(name), s.figure(name)) for s in scopes if s.budget.limit(name) is not None]
     limit, before = min(limits) if limits else (0.0, 0.0)
     reached = before + now.figure(name)
     return _exceeded((name, float(limit or 0.0), max(reached, float(limit or 0.0))), exc.turn, native=True)

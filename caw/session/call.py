@@ -78,10 +78,15 @@ def scopes(ledger: BudgetLedger, call: CallOptions | None) -> list[Scope]:
     return out
 
 
-def check_call(ledger: BudgetLedger, call: CallOptions | None, providers: list[Provider]) -> None:
+def check_call(
+    ledger: BudgetLedger, call: CallOptions | None, providers: list[Provider], trajectory: Trajectory | None = None
+) -> None:
     """Before a send runs anything: a cost budget the CLIs cannot report, a schema codex cannot take, a budget
-    already spent (``BudgetExceeded`` with no turn)."""
+    already spent (``BudgetExceeded`` with no turn). The session's subagents count against its budget."""
     check_cost_reported([ledger.budget, call.budget if call is not None else None], providers)
+    if trajectory is not None and ledger.budget is not None:
+        sub = trajectory.subagent_usage
+        ledger.subagents = Spent(cost_usd=sub.cost_usd or 0.0, tokens=sub.total_tokens)
     if call is not None and call.output is not None and any(p.output_schema_mode == "strict" for p in providers):
         from caw.structured.strict import to_strict
 

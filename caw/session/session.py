@@ -597,7 +597,7 @@ class Session:
             self._check_can_send(message)
             self._cancel_wait.clear()
             self._call = call
-            check_call(self._ledger, call, [c.provider for c in self._candidates])  # issue 16: before any run
+            check_call(self._ledger, call, [c.provider for c in self._candidates], self.trajectory)  # issue 16
             turn = yield from self._send_one(message)
             if call is not None and call.errors:
                 turn = yield from self._repair(call)

@@ -199,3 +199,19 @@ def test_cost_is_none_when_no_cli_reported_one() -> None:
     assert (UsageStats(cost_usd=0.5) + UsageStats()).cost_usd == 0.5
     outputs = json.dumps(UsageStats().model_dump(mode="json"))
     assert '"cost_usd": null' in outputs
+
+
+def test_subagents_count_against_the_session_budget() -> None:
+    from caw.models import ToolUse, Trajectory
+
+    used = ToolUse(id="t", name="reviewer", subagent_usage=UsageStats(input_tokens=900, output_tokens=200))
+    earlier = Turn(
+        input="review", provider="claude", status="completed", output=[used], usage=UsageStats(input_tokens=10)
+    )
+    traj = Trajectory(session_id="s1", turns=[earlier])
+    runner = Streamer(chunks=1, size=4)
+    setup = SessionSetup(runner=runner, budget=Budget(max_tokens=1000))
+    session = Session([Candidate(get_provider("claude"), RunConfig())], setup, traj)
+    with pytest.raises(BudgetExceeded) as info:
+        session.send("more")
+    assert info.value.reached == 1110 and runner.requests == []  # 10 own + 1100 the subagent used
