@@ -105,24 +105,44 @@ def test_python_tools_run_in_this_process_and_their_results_reach_the_model(any_
     assert port is not None and not listening(port)  # end() closed the endpoint
 
 
-@pytest.mark.parametrize("provider", ["claude", "opencode"])
+@pytest.fixture(params=["claude", "opencode"])
+def stdio_live(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveFactory]:
+    yield from live_factory(request.param, tmp_path, monkeypatch)
+
+
 def test_stdio_mcp_server_tools_are_offered_and_allowed(
-    provider: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stdio_live: LiveFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """add_mcp_server on claude (alwaysLoad + an allow rule: no ToolSearch, no permission prompt) and opencode."""
-    for factory in live_factory(provider, tmp_path, monkeypatch):
-        run = factory()
-        script = tmp_path / "probe_mcp.py"
-        script.write_text(MCP_LOGGING_SERVER)
-        agent = run.agent()
-        agent.add_mcp_server(MCPServer(name="probe", command=sys.executable, args=[str(script), str(tmp_path / "log")]))
-        run.server.enqueue(ToolCall("", tool="probe_tool", input={}), Text("done"))
-        traj = agent.completion("call the probe")
-        assert traj.turns[-1].status == "completed"
-        assert [n for n in offered(run.server.model_requests[0].body) if n.endswith("probe_tool")]
-        assert "probe-marker-7731" in (tool_results(run.server)[1] or "")
-        (use,) = traj.turns[-1].tool_uses
-        assert not use.is_error and "probe-marker-7731" in (use.output or "")
+    run = stdio_live()
+    provider = run.harness.name
+    script = tmp_path / "probe_mcp.py"
+    script.write_text(MCP_LOGGING_SERVER)
+    agent = run.agent()
+    agent.add_mcp_server(MCPServer(name="probe", command=sys.executable, args=[str(script), str(tmp_path / "log")]))
+    run.server.enqueue(ToolCall("", tool="probe_tool", input={}), Text("done"))
+    written: list[tuple[Path, int]] = []
+    if provider == "claude":  # the --mcp-config file: private while the CLI runs, gone after the turn
+        import caw.providers.claude as claude_provider
+
+        original = claude_provider._write_private
+
+        def spy(data: str, suffix: str) -> Path:
+            path = original(data, suffix)
+            written.append((path, path.stat().st_mode & 0o777))
+            return path
+
+        monkeypatch.setattr(claude_provider, "_write_private", spy)
+    traj = agent.completion("call the probe")
+    assert traj.turns[-1].status == "completed"
+    assert all(mode == 0o600 and not path.exists() for path, mode in written)
+    assert written or provider != "claude"
+    assert [n for n in offered(run.server.model_requests[0].body) if n.endswith("probe_tool")]
+    assert "probe-marker-7731" in (tool_results(run.server)[1] or "")
+    (use,) = traj.turns[-1].tool_uses
+    assert not use.is_error and "probe-marker-7731" in (use.output or "")
 
 
 def test_claude_hands_a_subtask_to_a_codex_subagent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
