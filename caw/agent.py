@@ -152,7 +152,7 @@ class Agent:
             "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets", "warm", "warm_idle_timeout",
             "tool_timeout", "tool_workers", "max_subagent_depth", "subagent_depth",
             "state_url", "wake_jitter",
-            "max_cost_usd", "max_tokens", "max_turns", "max_duration",
+            "max_cost_usd", "max_tokens", "max_turns", "max_duration", "usd_per_mtok",
         }
     )  # fmt: skip
 

@@ -52,19 +52,23 @@ BUDGET_NAMES = ("cost_usd", "tokens", "turns", "duration")
 @dataclass(frozen=True)
 class Budget:
     """Optional limits: ``max_cost_usd`` (USD), ``max_tokens`` (``UsageStats.total_tokens``), ``max_turns``
-    (model calls within caw turns), ``max_duration`` (seconds)."""
+    (model calls within caw turns), ``max_duration`` (seconds).
+
+    ``usd_per_mtok`` is no limit: the price per million tokens at which ``max_cost_usd`` counts a run whose CLI
+    reports no cost (codex), so that a cost budget is enforced on tokens there instead of refused."""
 
     max_cost_usd: float | None = None
     max_tokens: int | None = None
     max_turns: int | None = None
     max_duration: float | None = None
+    usd_per_mtok: float | None = None
 
     @classmethod
     def from_options(cls, options: dict[str, Any], *, where: str = "Agent") -> Budget | None:
         """The budget in ``options`` (the four ``max_*`` keys), None when none is set; ConfigurationError on a
         value that is not a positive number."""
         values: dict[str, Any] = {}
-        for key in ("max_cost_usd", "max_tokens", "max_turns", "max_duration"):
+        for key in ("max_cost_usd", "max_tokens", "max_turns", "max_duration", "usd_per_mtok"):
             value = options.get(key)
             if value is None:
                 continue
@@ -73,7 +77,7 @@ class Budget:
             if key in ("max_tokens", "max_turns") and value != int(value):
                 raise ConfigurationError(f"{where}: {key} must be a whole number, not {value!r}")
             values[key] = int(value) if key in ("max_tokens", "max_turns") else float(value)
-        return cls(**values) if values else None
+        return cls(**values) if values.keys() - {"usd_per_mtok"} else None
 
     def limit(self, name: str) -> float | None:
         return {
@@ -86,13 +90,13 @@ class Budget:
 
 def check_cost_reported(budgets: list[Budget | None], providers: list[Provider]) -> None:
     """Refuse a cost budget for an order with a CLI that reports no cost (it could never be enforced)."""
-    if not any(b is not None and b.max_cost_usd is not None for b in budgets):
+    if not any(b is not None and b.max_cost_usd is not None and b.usd_per_mtok is None for b in budgets):
         return
     silent = [p.name for p in providers if not p.reports_cost]
     if silent:
         raise ConfigurationError(
             f"max_cost_usd needs a CLI that reports what a turn costs; {', '.join(silent)} reports tokens only: "
-            "use max_tokens for it, or an order without it"
+            "use max_tokens for it, an order without it, or usd_per_mtok= to count its tokens at that price"
         )
 
 
@@ -147,8 +151,9 @@ class Scope:
 class TurnMeter:
     """What one run of a CLI has spent so far, from its events (see the module doc)."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, usd_per_mtok: float | None = None) -> None:
         self.started = started
+        self.usd_per_mtok = usd_per_mtok
         self.reported = UsageStats()
         self.estimate = 0  # tokens streamed since the last usage report
         self.model_turns = 0
@@ -180,9 +185,13 @@ class TurnMeter:
         self.estimate += math.ceil(chars / CHARS_PER_TOKEN)
 
     def spent(self, now: float) -> Spent:
+        tokens = self.reported.total_tokens + (0 if self.final else self.estimate)
+        cost = self.reported.cost_usd
+        if cost is None:  # the CLI reported no cost: counted on tokens when the budget names a price
+            cost = tokens * self.usd_per_mtok / 1_000_000 if self.usd_per_mtok is not None else 0.0
         return Spent(
-            cost_usd=self.reported.cost_usd or 0.0,
-            tokens=self.reported.total_tokens + (0 if self.final else self.estimate),
+            cost_usd=cost,
+            tokens=tokens,
             turns=max(self.model_turns, 1 if self.final else 0),
             duration=max(0.0, now - self.started),
         )
@@ -244,7 +253,8 @@ def budget_runner(inner: TurnRunner, scopes: list[Scope], clock: Callable[[], fl
             if options.timeout is None or left < options.timeout:
                 options = replace(options, timeout=left)
                 by_budget = True
-        meter = TurnMeter(clock())
+        prices = [s.budget.usd_per_mtok for s in scopes if s.budget.usd_per_mtok is not None]
+        meter = TurnMeter(clock(), max(prices) if prices else None)
         gen = inner(provider, binary, config, request, base_env=base_env, options=options, control=control, clock=clock)
         crossed: tuple[str, float, float] | None = None
         try:

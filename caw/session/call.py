@@ -50,7 +50,7 @@ class CallOptions:
 
     @classmethod
     def build(cls, output: Any = None, **budget: Any) -> CallOptions | None:
-        unknown = set(budget) - {"max_cost_usd", "max_tokens", "max_turns", "max_duration"}
+        unknown = set(budget) - {"max_cost_usd", "max_tokens", "max_turns", "max_duration", "usd_per_mtok"}
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         spec = output_spec(output) if output is not None else None

@@ -215,3 +215,12 @@ def test_subagents_count_against_the_session_budget() -> None:
     with pytest.raises(BudgetExceeded) as info:
         session.send("more")
     assert info.value.reached == 1110 and runner.requests == []  # 10 own + 1100 the subagent used
+
+
+def test_a_cost_budget_on_codex_is_enforced_on_tokens_when_given_a_price() -> None:
+    runner = Streamer(chunks=10, size=400)  # ~100 tokens a chunk, no cost reported
+    agent = caw.Agent(provider="codex", runner=runner, max_cost_usd=0.001, usd_per_mtok=4.0)
+    with pytest.raises(BudgetExceeded) as info:
+        agent.completion("go")  # 0.001 USD at 4 USD per million tokens = 250 tokens
+    assert info.value.budget == "cost_usd" and info.value.reached == pytest.approx(0.0012)
+    assert runner.sent == 3
