@@ -102,7 +102,8 @@ def test_report_and_caw_view_of_a_real_run(live: LiveFactory, page: Page, tmp_pa
     page.click("#app section.turn:nth-of-type(2) .showall")
     page.wait_for("document.querySelectorAll('#app pre.out')[1].textContent.trim().endsWith('400')")
     _inert(page)
-    _shot(page, f"report-open-{run.harness.name}")
+    page.evaluate("scrollTo(0, document.querySelector('#app details.tool').getBoundingClientRect().top + scrollY - 60)")
+    _shot(page, f"report-open-{run.harness.name}")  # the injected markup, shown as text
     _no_request_left(page, "file://")
 
     with ViewerServer(data_dir) as server:

@@ -283,3 +283,13 @@ def test_run_html_writes_the_report_after_the_run(tmp_path: Path, monkeypatch: p
 def test_caw_view_on_a_missing_dir_is_a_usage_error(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["view", str(tmp_path / "none")])
     assert r.exit_code == ExitCode.USAGE and "is not a directory" in r.stderr
+
+
+def test_caw_view_on_a_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(app, ["view", str(tmp_path / "data"), "--port", str(port)])
+    assert r.exit_code == ExitCode.USAGE and f"cannot listen on 127.0.0.1:{port}" in r.stderr
