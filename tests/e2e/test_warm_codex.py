@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from caw.session.warm import RESTARTED
 from tests.background import send_in_background
 from tests.e2e.harness import LiveFactory, kill_quietly, live_factory, processes_matching, wait_until
 from tests.fakes.env import CODEX_MODEL
-from tests.fakes.replies import Hang, Text, Thinking, ToolCall, Usage
+from tests.fakes.replies import Hang, Text, Thinking, ToolCall, Usage, codex_usage_limit
 
 
 @pytest.fixture
@@ -356,3 +357,35 @@ def test_output_schema_on_the_warm_client(codex: LiveFactory) -> None:
     assert formats[0] is None and formats[2] is None  # per turn only
     assert formats[1]["strict"] is True and formats[1]["schema"]["additionalProperties"] is False
     assert set(formats[1]["schema"]["required"]) == {"name", "population"}
+
+
+def test_usage_limit_in_a_warm_turn_is_waited_out_on_the_same_process(codex: LiveFactory) -> None:
+    """A usage limit mid-session: auto-wait (injected clock and sleeper) sends "continue" to the same
+    app-server, whose thread kept the limited message (as with exec resume)."""
+    run = codex()
+    reset = int(datetime.now(timezone.utc).timestamp()) + 1800
+    run.server.enqueue(Text("first answer"), codex_usage_limit(reset), Text("worked after the wait"))
+    now = [datetime.now(timezone.utc)]
+    lock = threading.Lock()
+
+    def clock() -> datetime:
+        with lock:
+            return now[0]
+
+    def sleeper(seconds: float, event: threading.Event) -> bool:
+        with lock:
+            now[0] += timedelta(seconds=seconds)
+        return event.is_set()
+
+    agent = run.agent(warm=True, auto_wait=True, clock=clock, sleeper=sleeper, wait_buffer=1)
+    with agent.start_session() as session:
+        session.send("hello")
+        pid = _pid(session)
+        turn = session.send("please do the limited thing")
+        assert _pid(session) == pid, "the wait must not cost the warm process"
+        turns = session.trajectory.turns
+    assert turn.status == "completed" and turn.result == "worked after the wait"
+    assert [t.limit.resets_at is not None for t in turns if t.limit is not None] == [True], turns
+    last = run.server.model_requests[-1].body
+    assert last is not None and run.server.last_user_text(last) == "continue"
+    assert sum("please do the limited thing" in t for t in run.server.user_texts(last)) == 1
