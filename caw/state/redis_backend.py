@@ -5,6 +5,8 @@ Keys, all under the prefix (default ``caw:``; ``?prefix=`` in the URL or ``CAW_S
 * ``<prefix>ledger:<provider>[@<scope>]`` -- a hash ``until`` (epoch ms), ``kind``, ``message``; written by
   one Lua script (keep the later reset, set ``PEXPIREAT`` to it), so two workers recording at once never
   lose an update and the entry disappears by itself at the reset;
+* ``<prefix>probe:<entry>`` / ``<prefix>ok:<entry>`` -- a cold fleet's first request: one worker holds the
+  probe lease and sends; the others wait until it answered (``ok``, kept a few minutes) or hit a limit;
 * ``<prefix>session:<session_id>`` -- one portable record (``caw.state.record``), replaced after each turn,
   expiring ``ttl`` seconds after its last write.
 
@@ -34,6 +36,13 @@ if old >= new then return 0 end
 redis.call('HSET', KEYS[1], 'until', ARGV[1], 'kind', ARGV[2], 'message', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], new)
 return 1
+"""
+
+
+# KEYS[1] the probe lease; ARGV[1] the holder's token: delete it only if it is still ours
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -89,6 +98,7 @@ class RedisState:
             config.url, socket_connect_timeout=timeout, socket_timeout=timeout, retry_on_timeout=False
         )
         self._record = self._client.register_script(_RECORD_LUA)
+        self._release = self._client.register_script(_RELEASE_LUA)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.config.prefix}{kind}:{name}"
@@ -134,6 +144,32 @@ class RedisState:
 
         result: dict[str, tuple[datetime, str, str]] = self._call(read)
         return result
+
+    # ---- the first request of a cold fleet --------------------------------------------------------
+    def probe_state(self, entry: str) -> tuple[bool, bool, bool]:
+        """(answered recently, a probe is out, limited) for ``entry``, in one round trip."""
+
+        def read() -> tuple[bool, bool, bool]:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.exists(self._key("ok", entry))
+            pipe.exists(self._key("probe", entry))
+            pipe.exists(self._key("ledger", entry))
+            ok, probing, limited = pipe.execute()
+            return bool(ok), bool(probing), bool(limited)
+
+        result: tuple[bool, bool, bool] = self._call(read)
+        return result
+
+    def acquire_probe(self, entry: str, token: str, lease_ms: int) -> bool:
+        key = self._key("probe", entry)
+        return bool(self._call(lambda: self._client.set(key, token, px=lease_ms, nx=True)))
+
+    def release_probe(self, entry: str, token: str) -> None:
+        self._call(self._release, [self._key("probe", entry)], [token])
+
+    def mark_answered(self, entry: str, seconds: int) -> None:
+        key = self._key("ok", entry)
+        self._call(lambda: self._client.set(key, b"1", ex=seconds))
 
     # ---- session records -------------------------------------------------------------------------
     def put_record(self, session_id: str, blob: bytes) -> None:

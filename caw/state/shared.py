@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 
 #: seconds between tries of a Redis that did not answer
 RETRY_S = 5.0
+#: a cold fleet's first request: how long a worker waits for it, how long the lease lasts, how often others look,
+#: and how long "it answered" lets every worker send without waiting
+PROBE_WAIT_S = 60.0
+PROBE_LEASE_S = 60.0
+PROBE_POLL_S = 0.1
+ANSWERED_TTL_S = 600
 #: default spread of wake-ups after a shared reset, seconds (``CAW_WAKE_JITTER`` / ``Agent(wake_jitter=)``)
 DEFAULT_WAKE_JITTER = 30.0
 RECORD_FILE = "record.cawrec"
@@ -208,10 +214,55 @@ class SharedLedger(CooldownStore):
     """
 
     def __init__(self, link: Link, *, directory: Path | None = None, scope: Callable[[str], str] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:  # fmt: skip
+                 now: Callable[[], datetime] | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep, probe_wait: float | None = None) -> None:  # fmt: skip
         super().__init__(directory or default_data_dir(), **({"now": now} if now else {}))
         self.link = link
         self._scope = scope or (lambda provider: "")
+        self._clock = clock
+        self._sleep = sleep
+        if probe_wait is None:
+            text = os.environ.get("CAW_PROBE_WAIT", "").strip()
+            probe_wait = float(text) if text else PROBE_WAIT_S
+        #: how long a worker of a cold fleet waits for the one probing request before sending its own
+        self.probe_wait = probe_wait
+
+    def admit(self, provider: str) -> str | None:
+        """Before a request to ``provider``: when no worker saw it answer lately (a cold fleet), one worker sends
+        first and the others wait until it answered or hit a limit. Returns the probe token when this worker is
+        the one to send (hand it to ``settle``), else None (go ahead, or check the ledger: a limit came in).
+
+        A worker waits at most ``probe_wait`` seconds (``CAW_PROBE_WAIT``, 0 turns the wait off); an unreachable
+        Redis admits at once.
+        """
+        if self.probe_wait <= 0:
+            return None
+        entry = self.entry_name(provider)
+        redis = self.link.redis
+        token = os.urandom(8).hex()
+        deadline = self._clock() + self.probe_wait
+        while True:
+            ok, state = self.link.call(redis.probe_state, entry)
+            if not ok:
+                return None
+            answered, probing, limited = state
+            if answered or limited:
+                return None
+            if not probing:
+                got, mine = self.link.call(redis.acquire_probe, entry, token, int(PROBE_LEASE_S * 1000))
+                if not got or mine:
+                    return token if got and mine else None
+            if self._clock() >= deadline:
+                return None
+            self._sleep(PROBE_POLL_S * (1 + random.random()))
+
+    def settle(self, provider: str, token: str | None, *, answered: bool) -> None:
+        """After the request ``admit`` let through: mark the provider answered (others go) and end the probe."""
+        entry = self.entry_name(provider)
+        if answered:
+            self.link.call(self.link.redis.mark_answered, entry, ANSWERED_TTL_S)
+        if token is not None:
+            self.link.call(self.link.redis.release_probe, entry, token)
 
     def entry_name(self, provider: str) -> str:
         scope = self._scope(provider)
@@ -259,16 +310,33 @@ def gate_runner(runner: Any, ledger: CooldownStore) -> Any:
     (a ``UsageLimitError`` with its reset) before any process starts or request is sent, also when it is the
     only provider; the session then fails over, waits (auto-wait, jittered) or raises as for a real limit."""
 
-    def gated(provider: Any, binary: Any, config: Any, request: Any, **kw: Any) -> Any:
-        entry = ledger.active().get(provider.name)
+    def check(name: str) -> None:
+        entry = ledger.active().get(name)
         if entry is not None:
             raise UsageLimitError(
-                provider.name,
+                name,
                 f"{entry.message or 'usage limit'} (from the shared limit ledger; skipped without a request)",
                 resets_at=entry.until,
                 kind=entry.kind or "usage",
             )
-        return (yield from runner(provider, binary, config, request, **kw))
+
+    def gated(provider: Any, binary: Any, config: Any, request: Any, **kw: Any) -> Any:
+        check(provider.name)
+        if not isinstance(ledger, SharedLedger):
+            return (yield from runner(provider, binary, config, request, **kw))
+        token = ledger.admit(provider.name)  # a cold fleet: one request first, the others wait for its outcome
+        if token is None:
+            check(provider.name)
+        answered = False
+        try:
+            turn = yield from runner(provider, binary, config, request, **kw)
+            answered = True
+            return turn
+        except UsageLimitError as exc:
+            ledger.record(exc)  # before the lease ends: the waiting workers see the limit, not a free provider
+            raise
+        finally:
+            ledger.settle(provider.name, token, answered=answered)
 
     gated.inner = runner  # type: ignore[attr-defined]
     return gated

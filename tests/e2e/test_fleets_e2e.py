@@ -134,8 +134,7 @@ def test_twenty_workers_behind_one_limit_make_one_request(
         for i in range(20):  # twenty machines: own HOME, data dir and cwd; one Redis
             env, work = machine(factory, redis_server.url, tmp_path / f"worker{i}", oauth=True)
             envs.append((env, work))
-        first = json.loads(run_py(WORKER, [str(envs[0][1])], envs[0][0], envs[0][1]))
-        assert first["limited"] is not None, first
+        # all twenty start at once: one sends (the probe), the others wait for its outcome, see the limit, skip
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", WORKER, str(work)],
@@ -144,15 +143,16 @@ def test_twenty_workers_behind_one_limit_make_one_request(
                 cwd=work,
                 env={**env, "PYTHONPATH": str(REPO)},
             )
-            for env, work in envs[1:]
+            for env, work in envs
         ]
         results = []
         for p in procs:
             out, err = p.communicate(timeout=120)
             assert p.returncode == 0, err.decode()[-2000:]
             results.append(json.loads(out.decode().strip().splitlines()[-1]))
-        assert all(r.get("limited") == first["limited"] for r in results), results
-        assert all("shared limit ledger" in r["message"] for r in results), results
+        assert len({r.get("limited") for r in results}) == 1 and results[0].get("limited"), results
+        skipped = [r for r in results if "shared limit ledger" in r["message"]]
+        assert len(skipped) == 19, results
         assert len(run.server.model_requests) == 1  # one limited request between twenty workers
 
 

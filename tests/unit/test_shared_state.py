@@ -383,3 +383,67 @@ def test_caw_doctor_shows_the_shared_ledger(tmp_path: Path, redis_server: RedisS
     redis_server.kill()
     gone = subprocess.run([sys.executable, "-m", "caw", "doctor"], capture_output=True, text=True, env=env)
     assert "is unreachable (the local ledger is used)" in gone.stdout
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep: list[object] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            action = self.on_sleep.pop(0)
+            action()  # type: ignore[operator]
+
+
+def cold_fleet(tmp_path: Path, server: RedisServer, t: FakeTime) -> tuple[SharedLedger, SharedLedger]:
+    first = SharedLedger(link_to(server), directory=tmp_path / "first")
+    other = SharedLedger(link_to(server), directory=tmp_path / "other", clock=t.clock, sleep=t.sleep, probe_wait=30)
+    return first, other
+
+
+def test_a_cold_fleet_sends_one_request_and_the_others_follow_its_answer(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    t = FakeTime()
+    first, other = cold_fleet(tmp_path, redis_server, t)
+    token = first.admit("claude")
+    assert token is not None  # nobody saw claude answer lately: this worker probes
+    t.on_sleep = [lambda: first.settle("claude", token, answered=True)]
+    assert other.admit("claude") is None and len(t.sleeps) == 1  # waited one poll, then went
+    assert other.admit("claude") is None and len(t.sleeps) == 1  # answered lately: no wait at all
+    assert redis_server.client().exists("caw:probe:claude") == 0
+
+
+def test_a_cold_fleet_waits_for_the_probe_and_sees_its_limit(tmp_path: Path, redis_server: RedisServer) -> None:
+    t = FakeTime()
+    first, other = cold_fleet(tmp_path, redis_server, t)
+    token = first.admit("codex")
+    reset = now() + HOUR
+
+    def limited() -> None:
+        first.record(UsageLimitError("codex", "limit", resets_at=reset))
+        first.settle("codex", token, answered=False)
+
+    t.on_sleep = [lambda: None, limited]
+    assert other.admit("codex") is None and len(t.sleeps) == 2
+    assert other.skip_reason("codex") is not None
+
+
+def test_a_probe_that_never_ends_holds_the_others_only_probe_wait_seconds(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    t = FakeTime()
+    first, other = cold_fleet(tmp_path, redis_server, t)
+    assert first.admit("opencode") is not None  # and never settles (a crashed worker)
+    assert other.admit("opencode") is None
+    assert 30 <= t.now < 31 and t.sleeps
+    off = SharedLedger(link_to(redis_server), directory=tmp_path / "off", probe_wait=0, sleep=t.sleep)
+    count = len(t.sleeps)
+    assert off.admit("opencode") is None and len(t.sleeps) == count
