@@ -389,3 +389,31 @@ def test_usage_limit_in_a_warm_turn_is_waited_out_on_the_same_process(codex: Liv
     last = run.server.model_requests[-1].body
     assert last is not None and run.server.last_user_text(last) == "continue"
     assert sum("please do the limited thing" in t for t in run.server.user_texts(last)) == 1
+
+
+def test_interpreter_exit_leaves_no_app_server(codex: LiveFactory) -> None:
+    """A script that never calls end(): at interpreter exit caw stops the app-server and what it started."""
+    run = codex()
+    command, needle = _sleeper()
+    run.server.enqueue(ToolCall(f"{command} > /dev/null 2>&1 &"), Text("started it"))
+    code = (
+        "import caw, sys; s = caw.Agent(provider='codex', model=sys.argv[1], warm=True, timeout=120,"
+        " tools=caw.ToolGroup.READER | caw.ToolGroup.EXEC).start_session();"
+        " s.send('hi'); print(s._warm._slots['codex'].client.pid, flush=True)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, CODEX_MODEL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=run.work,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    pid = int(out.stdout.split()[0])
+    assert run.server.tool_result_text(run.server.model_requests[-1].body or {}) is not None  # the tool ran
+    try:
+        wait_until(lambda: not _alive(pid), 10, "the app-server to be gone after the interpreter exited")
+        wait_until(lambda: not processes_matching(needle), 10, "the background tool to be gone")
+    finally:
+        kill_quietly(processes_matching(needle))
