@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from caw.tools.functions import tool
     from caw.tools.toolkit import ToolKit, ToolServer
     from caw.version import __version__
+    from caw.viewer.html import write_report
 
 __all__ = [
     "Agent",
@@ -125,6 +126,7 @@ __all__ = [
     "list_sessions",
     "set_provider_order",
     "tool",
+    "write_report",
 ]
 
 #: each public name and the module it lives in
@@ -187,6 +189,7 @@ _HOMES: dict[str, str] = {
     "ToolKit": "caw.tools.toolkit",
     "ToolServer": "caw.tools.toolkit",
     "__version__": "caw.version",
+    "write_report": "caw.viewer.html",
 }
 
 

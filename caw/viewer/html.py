@@ -81,10 +81,11 @@ def render_report(source: Source | Trajectory, *, base_dir: Path | None = None) 
 
 
 def write_report(source: Source | Trajectory, path: str | Path) -> int:
-    """Write the report of ``source`` to ``path`` atomically; its size in bytes. StorageError if it cannot.
+    """Write the self-contained HTML report of a trajectory (what ``caw traj html`` writes) to ``path``,
+    atomically; returns its size in bytes. StorageError when it cannot be written. See docs/viewer.md.
 
     >>> traj = caw.Agent().completion("Fix the failing test")  # doctest: +SKIP
-    >>> write_report(traj, "report.html")  # doctest: +SKIP
+    >>> caw.write_report(traj, "report.html")  # doctest: +SKIP
     48213
     """
     from caw.state.store import atomic_write_text
