@@ -156,10 +156,19 @@ def app_server_settings(config: RunConfig, flags: list[str]) -> AppServerSetting
     return settings
 
 
+#: exec's switches without a value that the app-server can honour (the others make the session run cold)
+_SWITCHES = {"--dangerously-bypass-approvals-and-sandbox": "danger-full-access", "--skip-git-repo-check": None}
+
+
 def _apply_flags(settings: AppServerSettings, argv: list[str]) -> bool:
     i = 0
     while i < len(argv):
         flag = argv[i]
+        if flag in _SWITCHES:
+            sandbox = _SWITCHES[flag]
+            settings.sandbox = sandbox or settings.sandbox  # the git check is exec's own: nothing to pass
+            i += 1
+            continue
         name, eq, inline = flag.partition("=")
         if flag.startswith("--") and eq:
             value: str | None = inline

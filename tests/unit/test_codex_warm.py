@@ -363,7 +363,11 @@ def test_extra_args_map_or_the_session_runs_cold() -> None:
     assert settings is not None
     assert settings.config["model"] == "o9" and settings.config["features.plugins"] is False
     assert settings.sandbox == "danger-full-access"
+    bypass = RunConfig(extra_args=("--dangerously-bypass-approvals-and-sandbox", "-m", "gpt-y"))
+    settings = app_server_settings(bypass, warm_flags(bypass))
+    assert settings is not None and (settings.sandbox, settings.model) == ("danger-full-access", "gpt-y")
     # exec-only options have no app-server equivalent: the provider offers no warm client
+    assert app_server_settings(RunConfig(extra_args=("--full-auto",)), []) is None
     assert app_server_settings(RunConfig(extra_args=("--ephemeral",)), []) is None
     assert get_provider("codex").warm_client("codex", RunConfig(extra_args=("--ephemeral",)), {}) is None
 
