@@ -244,7 +244,6 @@ class CodexWarmClient(WarmClient):
         self._pending: dict[int, str] = {}  # request id -> method
         self._lock = threading.Lock()
         self._thread_id: str | None = None
-        self._model: str | None = None
         self._persisted = False  # the thread has a rollout (a turn ended, or it was resumed)
         self._closed_error: WarmClosed | None = None
         self._closed = False
@@ -301,7 +300,6 @@ class CodexWarmClient(WarmClient):
                 result = self._call("thread/start", params, deadline, "thread/start")
             thread = result.get("thread") or {}
             self._thread_id = str(thread.get("id") or request.resume_key or "")
-            self._model = str(thread.get("model") or result.get("model") or "") or self.settings.model
             if not self._thread_id:
                 raise ProviderCrashed(self.provider.name, "codex app-server named no thread")
         except BaseException:
