@@ -20,11 +20,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import caw
+from caw.agent import AgentSpec
 from caw.cli import app
 from caw.viewer.html import write_report
 from caw.viewer.server import ViewerServer
 from tests.browser import Chromium, Page
-from tests.e2e.harness import LiveFactory, live_factory
+from tests.e2e.harness import LiveFactory, live_factory, start_multi
+from tests.fakes.env import CODEX_MODEL
 from tests.fakes.replies import Text, ToolCall
 from tests.viewer_samples import PWNED, big_trajectory
 
@@ -134,6 +137,44 @@ def test_report_and_caw_view_of_a_real_run(live: LiveFactory, page: Page, tmp_pa
     assert run.server.non_loopback_attempts() == []
 
 
+def test_a_real_subagent_is_nested_under_its_tool_call(
+    page: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """claude hands a task to a codex subagent (issue 15): the report shows the subagent's own trajectory inside
+    the tool call that ran it, and so does caw traj show."""
+    multi = start_multi(["claude", "codex"], tmp_path, monkeypatch)
+    try:
+        multi.servers["claude"].enqueue(
+            ToolCall("", tool="helper", input={"task": "say the codeword"}), Text("parent done")
+        )
+        multi.servers["codex"].enqueue(Text("codeword-4242"))
+        spec = AgentSpec(name="helper", description="A codex helper.", provider=["codex"], model=CODEX_MODEL)
+        agent = caw.Agent(provider="claude", cwd=str(multi.work), data_dir=tmp_path / "data", timeout=120)
+        agent.add_subagent(spec)
+        session = agent.start_session()
+        session.send("delegate")
+        session.end()
+    finally:
+        for server in multi.servers.values():
+            server.stop()
+    assert session.session_dir is not None
+    report = tmp_path / "sub.html"
+    r = CliRunner().invoke(app, ["traj", "html", str(session.session_dir), "-o", str(report)])
+    assert r.exit_code == 0, r.stderr
+    page.navigate(report.as_uri())
+    page.wait_for("document.body.dataset.ready === '1'")
+    nested = "#app details.tool[open] .subagent"
+    page.wait_for(f"!!document.querySelector('{nested} section.turn')")
+    assert page.evaluate(f"document.querySelector('{nested} h1').textContent").startswith("subagent ")
+    assert "codex" in page.evaluate(f"document.querySelector('{nested} .facts').textContent")
+    assert "codeword-4242" in page.evaluate(f"document.querySelector('{nested} section.turn').textContent")
+    page.evaluate(f"document.querySelector('{nested}').scrollIntoView()")
+    _shot(page, "report-subagent")
+    _no_request_left(page, "file://")
+    shown = CliRunner().invoke(app, ["traj", "show", str(session.session_dir)])
+    assert shown.exit_code == 0 and "subagent " in shown.stdout and "codeword-4242" in shown.stdout
+
+
 def test_ten_thousand_tool_calls_become_interactive_quickly(page: Page, tmp_path: Path) -> None:
     """10,000 tool calls with 5,000-character outputs (50 MB): the page is ready, and a fold answers a click,
     within a generous bound; the measured figures are printed and saved."""
@@ -154,9 +195,12 @@ def test_ten_thousand_tool_calls_become_interactive_quickly(page: Page, tmp_path
     page.click("#app section.turn:nth-of-type(25) details.tool[open] .showall")
     page.wait_for("document.querySelector('#app details.tool[open] pre.out').textContent.length > 5000")
     figures = {
-        "html_bytes": size, "write_s": round(written, 2), "navigate_to_ready_s": round(loaded, 2),
-        "script_ready_ms": round(ready_ms), "fold_click_ms": round(click_ms),
-    }  # fmt: skip
+        "html_bytes": size,
+        "write_s": round(written, 2),
+        "navigate_to_ready_s": round(loaded, 2),
+        "script_ready_ms": round(ready_ms),
+        "fold_click_ms": round(click_ms),
+    }
     print(f"10k tool calls: {figures}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "big-figures.json").write_text(json.dumps(figures, indent=1))
