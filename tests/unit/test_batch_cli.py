@@ -14,7 +14,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from caw.batches import BatchError, BatchProgress, BatchResult
-from caw.cli.app import app
+from caw.cli import app  # not caw.cli.app: importing the submodule first would shadow caw.cli.app, the typer app
 from caw.cli.batch import LiveProgress, PlainLog, progress_text, result_line, step_summary, worst_exit_code
 from caw.cli.runner import CliContext
 from caw.errors import AuthenticationError, TurnFailed, UsageLimitError
