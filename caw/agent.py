@@ -316,8 +316,8 @@ class Agent:
         traj.system_prompt = agent.system_prompt
         traj.reasoning = agent.reasoning
         setup = agent._setup(traj_path)
-        if single_turn and "warm" not in agent._options:
-            setup.warm = setup.warm and WARM_SINGLE_TURN  # measured: docs/dev/warm-sessions.md
+        # one turn goes warm only where that measured faster (Provider.warm_single_turn), unless warm=True says so
+        setup.warm_one_turn = single_turn and "warm" not in agent._options
         return Session(agent._candidates(), setup, traj)
 
     def resume_session(self, resume_handle: str, **kw: Any) -> Session:
@@ -565,9 +565,6 @@ class Agent:
 
 #: whether sessions keep their CLI warm when neither ``Agent(warm=)`` nor ``$CAW_WARM`` says (issue 14)
 WARM_DEFAULT = False
-#: whether a one-turn ``completion()`` goes warm: a warm start costs what a cold turn does (measured:
-#: docs/dev/warm-sessions.md), so one turn runs cold unless ``warm=True`` is passed explicitly
-WARM_SINGLE_TURN = False
 
 
 def _as_function_tool(fn: Any) -> FunctionTool:

@@ -260,6 +260,9 @@ class Provider(ABC):
     #: the environment variables holding this CLI's credentials: caw masks their values in what it writes and
     #: prints (issue 17.4; docs/reliability.md)
     secret_env_vars: ClassVar[tuple[str, ...]] = ()
+    #: with warm sessions on, a one-turn ``completion()`` runs warm on this CLI too: its warm start and one turn
+    #: measured faster than a cold turn (issue 14; docs/dev/warm-sessions.md). Otherwise one turn runs cold
+    warm_single_turn: ClassVar[bool] = False
     #: the CLI reports what a turn cost (``UsageStats.cost_usd``): a cost budget needs it (issue 16)
     reports_cost: ClassVar[bool] = False
     #: how the CLI takes ``output=``: "flag" (a schema flag; the answer is JSON), "strict" (a schema flag that wants

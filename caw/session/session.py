@@ -348,6 +348,8 @@ class SessionSetup:
     warm: bool = False
     #: seconds a warm CLI may sit unused before it is stopped (None: never); the next send starts it again
     warm_idle_timeout: float | None = 600.0  # caw.session.warm.DEFAULT_WARM_IDLE_TIMEOUT
+    #: a one-turn session (``completion()``): only CLIs whose ``warm_single_turn`` says so go warm
+    warm_one_turn: bool = False
 
 
 class Session:
@@ -382,7 +384,7 @@ class Session:
         if setup.warm and setup.runner is run_turn and not read_only:
             from caw.session.warm import WarmRunner
 
-            self._warm = self._runner = WarmRunner(idle_timeout=setup.warm_idle_timeout)
+            self._warm = self._runner = WarmRunner(idle_timeout=setup.warm_idle_timeout, one_turn=setup.warm_one_turn)
         self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
         self._call: CallOptions | None = None  # the running send's output= and budget (issue 16)
         self._ledger = ledger_for(setup.budget, self.trajectory)

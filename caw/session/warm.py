@@ -110,6 +110,8 @@ class WarmRunner:
 
     ``idle_timeout``: seconds a client may sit unused before it is stopped (None: never).
     ``cold``: the runner for providers without a warm mode.
+    ``one_turn``: the session has one turn (``completion()``): only providers whose ``warm_single_turn``
+    is set go warm, the others run cold (a warm start costs more than one cold turn there).
     """
 
     def __init__(
@@ -117,9 +119,11 @@ class WarmRunner:
         *,
         idle_timeout: float | None = DEFAULT_WARM_IDLE_TIMEOUT,
         cold: TurnRunner = run_turn,
+        one_turn: bool = False,
     ) -> None:
         self.idle_timeout = idle_timeout
         self.cold = cold
+        self.one_turn = one_turn
         self._slots: dict[str, _Slot] = {}
         #: providers whose client died: the next start says so on the trajectory
         self._crashed: dict[str, str] = {}
@@ -147,7 +151,10 @@ class WarmRunner:
             control.turn = turn
             raise not_installed_error(provider, {**base_env, **config.env}, turn)
         env = {**base_env, **config.env, "PWD": os.path.abspath(config.cwd)}
-        if _per_turn_flags(request):
+        if self.one_turn and not provider.warm_single_turn:
+            client: WarmClient | None = None
+            reuse = None
+        elif _per_turn_flags(request):
             # options the CLI takes on its command line (a schema, its own caps): a warm process was started
             # with another command line, so this turn runs cold, and the warm process, whose history would
             # now lag behind the conversation on disk, is stopped (the next warm turn resumes it)
@@ -155,7 +162,7 @@ class WarmRunner:
                 stale = self._slots.get(provider.name)
             if stale is not None:
                 self._discard(provider.name, stale)
-            client: WarmClient | None = None
+            client = None
             reuse = None
         else:
             reuse = self._reusable(provider.name, binary, config, env, request, clock)

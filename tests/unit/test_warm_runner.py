@@ -570,3 +570,21 @@ def test_the_provider_that_answers_retires_the_warm_processes_of_those_that_fail
     _, turn = call(runner, answering)
     assert isinstance(turn, Turn) and turn.result == "hello"
     assert failing.log.clients[0].closed == 1 and list(runner._slots) == ["other"]
+
+
+def test_a_one_turn_session_goes_warm_only_where_that_is_faster() -> None:
+    calls: list[str] = []
+
+    def cold(provider: Provider, binary: str | None, config: RunConfig, request: TurnRequest, **_: Any):  # type: ignore[no-untyped-def]
+        calls.append(provider.name)
+        yield TextEvent(provider=provider.name, text="cold")
+        return Turn(input=request.prompt, provider=provider.name, status="completed")
+
+    slow_start = FakeProvider([answer("warm")])
+    _, turn = call(WarmRunner(one_turn=True, cold=cold), slow_start)
+    assert calls == ["fake"] and slow_start.log.clients == []
+    fast_start = FakeProvider([answer("warm")])
+    fast_start.warm_single_turn = True  # type: ignore[misc]
+    _, turn = call(WarmRunner(one_turn=True, cold=cold), fast_start)
+    assert isinstance(turn, Turn) and turn.result == "warm" and len(fast_start.log.clients) == 1
+    assert get_provider("opencode").warm_single_turn and not get_provider("claude").warm_single_turn
