@@ -116,8 +116,9 @@ class OpencodeProvider(Provider):
     limit_markers: ClassVar[tuple[str, ...]] = OPENCODE_MARKERS
     install_command = "npm install -g opencode-ai"
     login_command = "run `opencode auth login`"
-    #: `opencode serve` and one turn beat a cold `opencode run` (0.67x, docs/dev/warm-sessions.md)
-    warm_single_turn = True
+    #: `opencode serve` + one turn against a cold `opencode run` measured 0.67x and 1.10x under load
+    #: (docs/dev/warm-sessions.md): not a clear win, so one turn stays cold
+    warm_single_turn = False
     #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
     #: step_finish.cost: tokens times the model's configured price (None when it has none: issue 16)
     reports_cost = True
