@@ -118,6 +118,21 @@ def test_a_provider_limited_mid_batch_gets_no_more_requests(claude_codex: Multi)
     assert len(codex.model_requests) == 8 - len(on_claude)
 
 
+def test_a_provider_limited_from_the_start_is_asked_once_not_once_per_slot(claude_codex: Multi) -> None:
+    claude, codex = claude_codex.servers["claude"], claude_codex.servers["codex"]
+    limited = HARNESSES["claude"].rate_limited
+    assert limited is not None
+    claude.enqueue(*[limited(int(time.time()) + 3600) for _ in range(3)])
+    agent = caw.Agent(
+        provider=["claude", "codex"], cwd=str(claude_codex.work), auto_wait=False, timeout=120,
+        models={"codex": HARNESSES["codex"].agent_kwargs["model"]},
+    )  # fmt: skip
+    results = list(caw.batch([f"job {n}" for n in range(6)], agent=agent, concurrency=3))
+    assert all(r.ok and r.provider == "codex" for r in results), [r.error for r in results]
+    assert len(claude.model_requests) == 1  # the probe found the limit; the other five never asked
+    assert len(codex.model_requests) == 6
+
+
 def _batch_cmd(tasks: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "caw", "batch", str(tasks), "--out", str(out), "-j", "2", "--provider", "codex",
             "--model", HARNESSES["codex"].agent_kwargs["model"], "--no-wait"]  # fmt: skip
@@ -153,3 +168,25 @@ def test_an_interrupted_batch_resumes_and_runs_only_what_was_left(codex: LiveFac
     assert sorted(line["id"] for line in lines) == [f"j{n}" for n in range(6)]  # nothing ran twice
     assert len(live.server.model_requests) == 4 + 4
     assert "6 of 6 succeeded" in again.stderr and "exit 0" in again.stderr
+
+
+def test_sigterm_stops_a_batch_like_ctrl_c(codex: LiveFactory, tmp_path: Path) -> None:
+    live = codex()
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps(f"job {n}") + "\n" for n in range(4)))
+    out = tmp_path / "results.jsonl"
+    live.server.enqueue(Echo(), Hang(60), Hang(60))
+    env = {**live.env, "CAW_DATA_DIR": str(live.root / "caw-data")}
+    proc = subprocess.Popen(_batch_cmd(tasks, out), env=env, cwd=live.work, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_until(lambda: len(live.server.model_requests) == 3, 60, "two tasks hanging at the fake")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert cli_roots(live.root) == []
+    (line,) = out.read_text().splitlines()
+    assert json.loads(line)["status"] == "ok" and "1 of 4 succeeded, 3 not run" in stderr
