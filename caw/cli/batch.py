@@ -95,6 +95,9 @@ def _clock_text(seconds: float | None) -> str:
 
 
 def _cost_text(p: BatchProgress) -> str:
+    """The cost so far; ``+`` when some finished task's cost is unknown (a CLI that reports none)."""
+    if not p.cost_known and p.cost_usd == 0:
+        return "cost unknown"
     return f"${p.cost_usd:.4f}" + ("" if p.cost_known else "+")
 
 
