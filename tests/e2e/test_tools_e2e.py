@@ -18,6 +18,7 @@ import pytest
 
 import caw
 from caw.agent import AgentSpec
+from caw.events import ToolCallEvent, ToolResultEvent
 from caw.models import MCPServer
 from tests.e2e.conftest import PROVIDERS
 from tests.e2e.harness import HARNESSES, Live, LiveFactory, live_factory, start_multi
@@ -87,7 +88,9 @@ def test_python_tools_run_in_this_process_and_their_results_reach_the_model(any_
         Text("all done"),
     )
     session = run.agent(stateless_tools=[add_note, explode], tool_servers=[kit]).start_session()
-    turn = session.send("use the tools")
+    stream = session.stream("use the tools")
+    events = list(stream)
+    turn = stream.turn
     port = session._endpoint.port if session._endpoint is not None else None
     session.end()
 
@@ -102,6 +105,9 @@ def test_python_tools_run_in_this_process_and_their_results_reach_the_model(any_
     uses = turn.tool_uses
     assert [u.is_error for u in uses] == [False, False, True], uses
     assert uses[0].arguments == {"text": "hello-7731"}
+    calls = [e for e in events if isinstance(e, ToolCallEvent)]
+    done = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert [c.name for c in calls] == [u.name for u in uses] and [d.is_error for d in done] == [False, False, True]
     assert port is not None and not listening(port)  # end() closed the endpoint
 
 
