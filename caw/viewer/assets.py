@@ -33,7 +33,8 @@ pre { margin:0; white-space:pre-wrap; word-break:break-word; font:12.5px/1.4 ui-
 button { font:inherit; font-size:12.5px; padding:2px 10px; border:1px solid var(--line); border-radius:5px;
   background:var(--panel); cursor:pointer; }
 button:hover { border-color:var(--accent); }
-.turn { border:1px solid var(--line); border-radius:8px; padding:10px 12px; margin:12px 0; }
+.turn { border:1px solid var(--line); border-radius:8px; padding:10px 12px; margin:12px 0;
+  content-visibility:auto; contain-intrinsic-size:auto 400px; }  /* off-screen turns skip layout and paint */
 .turn.status-failed,.turn.status-timeout,.turn.status-cancelled { border-left:4px solid var(--err); }
 .turn.status-rate_limited { border-left:4px solid var(--warn); }
 .block { margin:6px 0; }

@@ -187,11 +187,15 @@ def test_ten_thousand_tool_calls_become_interactive_quickly(page: Page, tmp_path
     page.wait_for("document.body.dataset.ready === '1'", timeout=60)
     ready_ms = page.evaluate("window.cawReady")
     loaded = time.monotonic() - started
-    assert page.evaluate("document.querySelectorAll('#app details.tool').length") == 10_000
     clicked = time.monotonic()
     page.click("#app section.turn:nth-of-type(25) details.tool > summary")
-    page.wait_for("!!document.querySelector('#app section.turn:nth-of-type(25) details.tool[open] .body')")
+    # interactive: from the navigation's start (the page's own clock) to a clicked fold showing its body
+    interactive_ms = page.wait_for(
+        "document.querySelector('#app section.turn:nth-of-type(25) details.tool[open] .body') && performance.now()"
+    )
     click_ms = (time.monotonic() - clicked) * 1000
+    parsed_ms = page.evaluate("performance.getEntriesByType('navigation')[0].domInteractive")
+    assert page.evaluate("document.querySelectorAll('#app details.tool').length") == 10_000
     page.click("#app section.turn:nth-of-type(25) details.tool[open] .showall")
     page.wait_for("document.querySelector('#app details.tool[open] pre.out').textContent.length > 5000")
     figures = {
@@ -199,6 +203,8 @@ def test_ten_thousand_tool_calls_become_interactive_quickly(page: Page, tmp_path
         "write_s": round(written, 2),
         "navigate_to_ready_s": round(loaded, 2),
         "script_ready_ms": round(ready_ms),
+        "dom_interactive_ms": round(parsed_ms),
+        "clicked_fold_open_ms": round(interactive_ms),
         "fold_click_ms": round(click_ms),
     }
     print(f"10k tool calls: {figures}")
@@ -206,5 +212,5 @@ def test_ten_thousand_tool_calls_become_interactive_quickly(page: Page, tmp_path
     (ARTIFACTS / "big-figures.json").write_text(json.dumps(figures, indent=1))
     _shot(page, "big")
     assert size > 50_000_000
-    assert loaded < 20 and ready_ms < 10_000 and click_ms < 3_000, figures
+    assert loaded < 20 and interactive_ms < 10_000 and click_ms < 3_000, figures
     _no_request_left(page, "file://")
