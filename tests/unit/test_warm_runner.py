@@ -588,3 +588,37 @@ def test_a_one_turn_session_goes_warm_only_where_that_is_faster() -> None:
     _, turn = call(WarmRunner(one_turn=True, cold=cold), fast_start)
     assert isinstance(turn, Turn) and turn.result == "warm" and len(fast_start.log.clients) == 1
     assert not get_provider("claude").warm_single_turn  # measured 1.16x: docs/dev/warm-sessions.md
+
+
+def test_agent_warm_option_and_caw_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAW_WARM", raising=False)
+    assert caw.Agent(provider="claude").start_session()._warm is None  # cold by default
+    warm = caw.Agent(provider="claude", warm=True, warm_idle_timeout=30).start_session()
+    assert warm._warm is not None and warm._warm.idle_timeout == 30 and not warm._warm.one_turn
+    warm.end()
+    monkeypatch.setenv("CAW_WARM", "1")
+    assert caw.Agent(provider="claude").start_session()._warm is not None
+    assert caw.Agent(provider="claude", warm=False).start_session()._warm is None
+    monkeypatch.setenv("CAW_WARM", "0")
+    assert caw.Agent(provider="claude").start_session()._warm is None
+    # a scripted runner is never replaced
+    assert caw.Agent(provider="claude", warm=True, runner=lambda *a, **k: iter(())).start_session()._warm is None
+    with pytest.raises(caw.ConfigurationError):
+        caw.Agent(provider="claude", warm_idle_timeout=-1)
+
+
+def test_completion_asks_for_a_one_turn_warm_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[SessionSetup] = []
+    real = Session.__init__
+
+    def spy(self: Session, candidates: list[Candidate], setup: SessionSetup, *a: Any, **kw: Any) -> None:
+        seen.append(setup)
+        real(self, candidates, setup, *a, **kw)
+
+    monkeypatch.setattr(Session, "__init__", spy)
+    monkeypatch.setenv("CAW_WARM", "1")
+    from tests.unit.scripted import ScriptedRunner
+
+    caw.Agent(provider="claude", runner=ScriptedRunner({})).completion("hi")
+    caw.Agent(provider="claude", runner=ScriptedRunner({}), warm=True).completion("hi")
+    assert [(s.warm, s.warm_one_turn) for s in seen] == [(True, True), (True, False)]
