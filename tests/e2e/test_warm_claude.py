@@ -159,3 +159,21 @@ def test_handles_resume_across_modes(claude: LiveFactory) -> None:
     assert body is not None
     texts = run.server.user_texts(body)
     assert any("warm word ostrich" in t for t in texts) and any("cold follow-up" in t for t in texts)
+
+
+def test_claude_warm_resume_of_a_lost_conversation_fails_at_start(claude: LiveFactory) -> None:
+    """`--resume <unknown>` in stream-json mode: claude exits before answering `initialize` ("No
+    conversation found" on stderr). caw makes that ConversationNotFound, so on_missing="fresh" works warm."""
+    from caw.state.handle import ResumeHandle, encode
+
+    run = claude()
+    run.server.enqueue(Text("fresh answer"))
+    lost = encode(
+        ResumeHandle(provider="claude", session_id="s1", resume_key=str(uuid.uuid4()), cwd=str(run.work.resolve()))
+    )
+    with pytest.raises(caw.ConversationNotFound):
+        run.agent(warm=True).resume_session(lost).send("hello?")
+    with run.agent(warm=True, on_missing="fresh").resume_session(lost) as session:
+        turn = session.send("hello again")
+        assert turn.result == "fresh answer"
+        assert session.trajectory.metadata.get("resumed_fresh") is True
