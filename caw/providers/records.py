@@ -61,11 +61,104 @@ def capture(handle: ResumeHandle, env: Mapping[str, str], provider: Provider | N
         found = sorted((home / "sessions").glob(f"*/*/*/rollout-*-{_safe(key)}.jsonl"))
         return [RecordFile(str(p.relative_to(home)), p.read_bytes(), "codex-rollout") for p in found[-1:]]
     if handle.provider == "opencode":
-        if provider is None:
-            return []
-        out = _run_opencode(provider, ["export", key], env, cwd=handle.cwd)
-        return [RecordFile("export.json", out, "opencode-export")] if out.strip().startswith(b"{") else []
+        # read from the database (milliseconds), in the shape `opencode export` prints and `opencode import` takes;
+        # running `opencode export` after each turn cost 2-8 s (docs/dev/fleets.md)
+        data = opencode_export(home / "opencode.db", key)
+        return [RecordFile("export.json", data, "opencode-export")] if data else []
     return []
+
+
+def opencode_export(db: Path, session_id: str) -> bytes | None:
+    """``opencode export <id>``'s JSON, read from opencode's SQLite database (read-only); None without it."""
+    import json
+    import sqlite3
+
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("select * from session where id = ?", (session_id,)).fetchone()
+            if row is None:
+                return None
+            messages = conn.execute(
+                "select id, data from message where session_id = ? order by time_created, id", (session_id,)
+            ).fetchall()
+            parts = conn.execute(
+                "select id, message_id, data from part where session_id = ? order by time_created, id", (session_id,)
+            ).fetchall()
+    except sqlite3.Error:
+        return None
+    by_message: dict[str, list[dict[str, object]]] = {}
+    for part in parts:
+        body = json.loads(part["data"])
+        by_message.setdefault(part["message_id"], []).append(
+            {**body, "id": part["id"], "sessionID": session_id, "messageID": part["message_id"]}
+        )
+    doc = {
+        "info": _opencode_info(dict(row)),
+        "messages": [
+            {
+                "info": {**json.loads(m["data"]), "id": m["id"], "sessionID": session_id},
+                "parts": by_message.get(m["id"], []),
+            }
+            for m in messages
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def _opencode_info(row: dict[str, object]) -> dict[str, object]:
+    """A ``session`` row as opencode's Session.Info (what ``opencode export`` prints as ``info``)."""
+    import json
+
+    def parsed(value: object) -> object:
+        return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+    info: dict[str, object] = {"id": row["id"], "slug": row["slug"], "projectID": row["project_id"]}
+    if row.get("workspace_id"):
+        info["workspaceID"] = row["workspace_id"]
+    info["directory"] = row["directory"]
+    if row.get("path") is not None:
+        info["path"] = row["path"]
+    if row.get("parent_id"):
+        info["parentID"] = row["parent_id"]
+    info["title"] = row["title"]
+    if row.get("agent"):
+        info["agent"] = row["agent"]
+    if row.get("model"):
+        info["model"] = parsed(row["model"])
+    info["version"] = row["version"]
+    summary: dict[str, object] = {
+        "additions": row.get("summary_additions") or 0,
+        "deletions": row.get("summary_deletions") or 0,
+        "files": row.get("summary_files") or 0,
+    }
+    if row.get("summary_diffs"):
+        summary["diffs"] = parsed(row["summary_diffs"])
+    info["summary"] = summary
+    if row.get("share_url"):
+        info["share"] = {"url": row["share_url"]}
+    info["cost"] = row.get("cost") or 0
+    info["tokens"] = {
+        "input": row.get("tokens_input") or 0,
+        "output": row.get("tokens_output") or 0,
+        "reasoning": row.get("tokens_reasoning") or 0,
+        "cache": {"read": row.get("tokens_cache_read") or 0, "write": row.get("tokens_cache_write") or 0},
+    }
+    if row.get("metadata"):
+        info["metadata"] = parsed(row["metadata"])
+    if row.get("permission"):
+        info["permission"] = parsed(row["permission"])
+    if row.get("revert"):
+        info["revert"] = parsed(row["revert"])
+    when: dict[str, object] = {"created": row["time_created"], "updated": row["time_updated"]}
+    if row.get("time_compacting"):
+        when["compacting"] = row["time_compacting"]
+    if row.get("time_archived"):
+        when["archived"] = row["time_archived"]
+    info["time"] = when
+    return info
 
 
 def present(provider: str, resume_key: str, cwd: str, config_home: str | None, env: Mapping[str, str]) -> bool:
@@ -80,6 +173,7 @@ def present(provider: str, resume_key: str, cwd: str, config_home: str | None, e
         if not db.is_file():
             return False
         import sqlite3  # only here: `caw run` does not pay for it
+
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
                 row = conn.execute("select 1 from session where id = ?", (resume_key,)).fetchone()
