@@ -80,6 +80,9 @@ __all__ = [
 UNKNOWN_RESET_PAUSE = 60.0
 #: seconds between the starts that follow a limit's reset (plus up to half of it as jitter)
 DEFAULT_STAGGER = 2.0
+#: a probe that has not answered (nor hit a limit) after this long lets the other tasks start anyway: a first
+#: turn that thinks for minutes must not make the batch sequential
+PROBE_PATIENCE = 20.0
 #: task keys besides ``prompt`` and ``id``: per-task Agent overrides
 _TASK_KEYS = frozenset(
     {"cwd", "model", "provider", "output", "reasoning", "tools", "system_prompt", "timeout", "metadata"}
@@ -412,6 +415,7 @@ class _Gate:
     #: the batch has seen this provider answer since its last limit
     open: bool = False
     probing: str | None = None  # the task key probing it
+    probe_started: float = 0.0  # time.monotonic() when the probe began
     #: after a reset: starts left to stagger, and when the next one may go
     stagger_left: int = 0
     next_start: datetime | None = None
@@ -437,6 +441,7 @@ class _Limits:
         self.cond = threading.Condition(lock)
         self.notice = notice
         self.gates: dict[str, _Gate] = {}
+        self.probe_patience = PROBE_PATIENCE
 
     def _gate(self, name: str) -> _Gate:
         return self.gates.setdefault(name, _Gate())
@@ -474,6 +479,7 @@ class _Limits:
             gate = self._gate(provider)
             if gate.probing == key:
                 gate.probing = None
+                gate.open = gate.limited_until is None  # it is not limited: the others try it as they would alone
                 self.cond.notify_all()
 
     def release_probe(self, key: str) -> None:
@@ -526,8 +532,13 @@ class _Limits:
                         continue
                     if gate.probing is None:
                         gate.probing = key
+                        gate.probe_started = time.monotonic()
                         return usable, skips
-                    self.cond.wait()  # a probe is out: its answer (or limit) wakes us
+                    patience = gate.probe_started + self.probe_patience - time.monotonic()
+                    if patience <= 0:
+                        gate.open = True  # a slow first answer, not a limit: stop holding the others
+                        continue
+                    self.cond.wait(patience)  # a probe is out: its answer (or limit) wakes us
                     continue
                 assert soonest is not None
                 until, name = soonest
@@ -784,7 +795,7 @@ class _Engine:
         elif isinstance(ev, _ANSWERED) and ev.provider:
             # the attempts before this answer failed over: learn their limits before opening this provider
             for a in session.trajectory.attempts:
-                if a.reason == "rate_limited":
+                if a.reason in ("rate_limited", "cooldown"):
                     self.limits.limited(a.provider, a.resets_at)
                 elif a.reason != "answered":
                     self.limits.failed(a.provider, key)
@@ -792,7 +803,7 @@ class _Engine:
 
     def _learn(self, attempts: list[Attempt], exc: BaseException | None) -> None:
         for a in attempts:
-            if a.reason == "rate_limited":
+            if a.reason in ("rate_limited", "cooldown"):
                 self.limits.limited(a.provider, a.resets_at)
         errors = exc.errors if isinstance(exc, AllProvidersFailed) else [exc]
         for e in errors:

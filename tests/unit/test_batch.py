@@ -293,3 +293,18 @@ def test_a_limit_the_ledger_remembers_from_an_earlier_run_costs_no_request() -> 
     assert runner.calls == [] and [r.error.reason for r in alone if r.error] == ["rate_limited"] * 2
     both = run_all(["a", "b"], caw.Agent(provider=["codex", "claude"], runner=runner, auto_wait=False))
     assert runner.providers_called() == ["claude", "claude"] and all(r.provider == "claude" for r in both)
+
+
+def test_a_probe_that_fails_for_another_reason_opens_the_provider_and_a_slow_one_stops_holding() -> None:
+    t = FakeTime()
+    limits = _Limits(
+        clock=t.clock, sleeper=t.sleeper, stop=threading.Event(), stagger=2.0, rng=random.Random(1),
+        concurrency=3, progress=BatchProgress(), lock=threading.Lock(), notice=lambda line: None,
+    )  # fmt: skip
+    assert limits.admit("a", ("claude", "codex"), can_wait=False, max_wait=0)[0] == ["claude", "codex"]
+    limits.failed("claude", "a")  # e.g. logged out: not a limit, so nobody is held back from trying it
+    assert limits.gates["claude"].open
+    limits.admit("b", ("codex",), can_wait=False, max_wait=0)  # b probes codex
+    limits.probe_patience = 0.0  # b's first answer is slow
+    assert limits.admit("c", ("codex",), can_wait=False, max_wait=0) == (["codex"], [])
+    assert limits.gates["codex"].open and t.slept == []
