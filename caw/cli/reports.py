@@ -178,13 +178,15 @@ def _render_step_folded(console: Console, step: Step, ctx: _TurnContext) -> None
     else:
         shown, more = fold(step.body)
     style = "red" if step.kind == "tool" and step.title.endswith("(error)") else (_STEP_STYLE[step.kind] or "bold")
-    label = Text.assemble((f"{ind}  [{step.number}] ", "dim"), (step.title, style))
-    console.print(label)
+    # one print per step: a 10,000-tool-call trajectory is 50,000 lines, and rich's cost is per print
+    block = Text.assemble((f"{ind}  [{step.number}] ", "dim"), (step.title, style))
+    body_style = "dim" if step.kind == "tool" else ""
     for line in shown:
-        console.print(Text(f"{ind}      {line}", style="dim" if step.kind == "tool" else ""))
+        block.append(f"\n{ind}      {line}", style=body_style)
     if more:
         hint = ctx.show_cmd if ctx.show_cmd == "--full" else f"{ctx.show_cmd} {step.number}"
-        console.print(Text(f"{ind}      … +{more} lines ({hint})", style="dim"))
+        block.append(f"\n{ind}      … +{more} lines ({hint})", style="dim")
+    console.print(block)
 
 
 def _render_subagent(console: Console, step: Step, ctx: _TurnContext) -> None:
