@@ -154,7 +154,7 @@ class WarmRunner:
         if self.one_turn and not provider.warm_single_turn:
             client: WarmClient | None = None
             reuse = None
-        elif _per_turn_flags(request):
+        elif _per_turn_flags(request, provider.warm_request_fields):
             # options the CLI takes on its command line (a schema, its own caps): a warm process was started
             # with another command line, so this turn runs cold, and the warm process, whose history would
             # now lag behind the conversation on disk, is stopped (the next warm turn resumes it)
@@ -217,6 +217,8 @@ class WarmRunner:
         """The live client for this turn, or None after stopping one that does not fit it."""
         with self._lock:
             slot = self._slots.get(name)
+            if slot is not None:
+                slot.busy = True  # the idle timer leaves it alone from here on
         if slot is None:
             return None
         if slot.timer is not None:
@@ -456,10 +458,10 @@ class WarmRunner:
 _PER_MESSAGE = frozenset({"prompt", "resume_key", "new_key"})
 
 
-def _per_turn_flags(request: TurnRequest) -> bool:
-    """Whether ``request`` sets an option beyond the message itself (one a warm process cannot take)."""
+def _per_turn_flags(request: TurnRequest, taken: frozenset[str] = frozenset()) -> bool:
+    """Whether ``request`` sets an option beyond the message itself that the warm client does not take."""
     for f in dataclasses.fields(request):
-        if f.name in _PER_MESSAGE or f.default is dataclasses.MISSING:
+        if f.name in _PER_MESSAGE or f.name in taken or f.default is dataclasses.MISSING:
             continue
         if getattr(request, f.name) != f.default:
             return True
