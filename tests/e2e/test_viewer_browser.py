@@ -118,6 +118,18 @@ def test_report_and_caw_view_of_a_real_run(live: LiveFactory, page: Page, tmp_pa
         shown = page.evaluate("document.querySelector('#sessions td.num:nth-child(7)').textContent")
         assert shown == ("–" if cost is None else f"${cost:.4f}")
         _shot(page, f"view-list-{run.harness.name}")
+        rows_js = "document.querySelectorAll('#sessions tr').length"
+        for control, value, expected in (
+            ("#f-text", "no-such-prompt", 0),
+            ("#f-text", "notes.HTML", 1),
+            ("#f-outcome", "completed", 1),
+            ("#f-provider", run.harness.name, 1),
+        ):
+            page.evaluate(
+                f"(() => {{ const e = document.querySelector('{control}'); e.value = '{value}';"
+                " e.dispatchEvent(new Event(e.tagName === 'SELECT' ? 'change' : 'input')); })()"
+            )
+            assert page.evaluate(rows_js) == expected, (control, value)
         page.evaluate("document.querySelector('#sessions a').click()")
         page.wait_for("location.pathname.startsWith('/session/') && document.body.dataset.ready === '1'")
         assert page.evaluate("document.querySelectorAll('#app section.turn').length") == 2
