@@ -205,3 +205,69 @@ def test_tools_reach_a_warm_session_on_every_turn(warm_live: LiveFactory) -> Non
         assert session._warm is not None
     assert hits == [1, 2] and (first.result, second.result) == ("one", "two")
     assert [u.output for u in first.tool_uses + second.tool_uses] == ["pong 1", "pong 2"]
+
+
+@pytest.fixture
+def claude_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    yield from live_factory("claude", tmp_path, monkeypatch)
+
+
+def test_claude_a_slow_tool_times_out_bad_arguments_are_refused_and_cancel_stops_a_tool(
+    claude_live: LiveFactory,
+) -> None:
+    """On the real claude: tool_timeout gives the model caw's timeout message; arguments of the wrong type
+    never reach the function; session.cancel() mid-call cancels the running coroutine."""
+    import asyncio
+    import threading
+
+    run = claude_live()
+    release = threading.Event()
+    ran: list[int] = []
+    started, cancelled = threading.Event(), threading.Event()
+
+    def slow(n: int) -> str:
+        ran.append(n)
+        release.wait(30)
+        return "late"
+
+    async def waits() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    run.server.enqueue(
+        ToolCall("", tool="slow", input={"n": "not a number"}),
+        ToolCall("", tool="slow", input={"n": 1}),
+        Text("survived"),
+        ToolCall("", tool="waits", input={}),
+    )
+    session = run.agent(stateless_tools=[slow, waits], tool_timeout=1).start_session()
+    try:
+        turn = session.send("go")
+    finally:
+        release.set()
+    assert turn.status == "completed" and turn.result == "survived"
+    assert ran == [1]  # the call with a string for an int never ran
+    results = tool_results(run.server)
+    assert "invalid arguments for slow: n:" in (results[1] or "")
+    assert "slow timed out after 1 s" in (results[2] or "")
+
+    raised: list[BaseException] = []
+
+    def again() -> None:
+        try:
+            session.send("again")
+        except caw.TurnCancelled as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=again, daemon=True)
+    worker.start()
+    assert started.wait(60)
+    session.cancel()
+    worker.join(30)
+    assert cancelled.wait(10) and raised and session.trajectory.turns[-1].status == "cancelled"
+    session.end()
