@@ -55,6 +55,7 @@ from caw.events import (
     LimitWaitEvent,
     RateLimitEvent,
     ResultEvent,
+    SessionStarted,
     TextEvent,
     ThinkingEvent,
     ToolCallEvent,
@@ -787,7 +788,11 @@ class _Engine:
             self.cancelled.append(task.key)
 
     def _observe(self, key: str, session: Any, ev: Event) -> None:
-        if isinstance(ev, RateLimitEvent):
+        if isinstance(ev, SessionStarted) and ev.provider:
+            with self.lock:
+                if key in self.progress.running:
+                    self.progress.running[key] = ev.provider  # the provider it really runs on now
+        elif isinstance(ev, RateLimitEvent):
             if ev.status == "rejected" and ev.waitable:
                 self.limits.limited(ev.provider, ev.resets_at)
         elif isinstance(ev, LimitWaitEvent):
@@ -937,6 +942,12 @@ class Batch:
                 raise self._engine.error
         finally:
             self.close()
+
+    def __del__(self) -> None:
+        # a Batch built but never iterated still holds its results file's lock: release it with the object
+        results: ResultsFile | None = getattr(self, "results_file", None)  # None: __init__ failed before it
+        if results is not None and not getattr(self, "_started", False):
+            results.close()
 
     def __enter__(self) -> Batch:
         return self
