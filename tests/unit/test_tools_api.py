@@ -9,6 +9,7 @@ import json
 import threading
 from typing import Annotated, Any, Optional
 
+import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -119,7 +120,9 @@ def test_every_hinted_parameter_is_in_the_schema_and_valid_values_validate(
     if described:
         assert all(schema["properties"][p].get("description") == f"about {p}" for p in params)
     json.dumps(schema)  # an MCP inputSchema is JSON
+    jsonschema.Draft202012Validator.check_schema(schema)
     values = {p: data.draw(_HINTS[k][1]) for p, k in zip(params, picks, strict=True)}
+    jsonschema.validate(values, schema)  # what the model may send by the schema, pydantic accepts
     assert set(spec.validate(values)) == set(params)
 
 
