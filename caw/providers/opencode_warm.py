@@ -138,6 +138,8 @@ class OpencodeWarmClient(WarmClient):
         self._serve_env = dict(serve_env or {})
         self._model = {"providerID": model[0], "modelID": model[1]} if model else None
         self._turn: _TurnState | None = None
+        #: how many times the event stream was opened again after it dropped
+        self.reconnects = 0
 
     # ---- the contract ----------------------------------------------------------------------------
     def start(self, request: TurnRequest, *, timeout: float | None) -> None:
@@ -658,6 +660,7 @@ class _SseReader(threading.Thread):
                 resp.read()
                 return
             if not first:
+                self.client.reconnects += 1
                 q.put(("connected", None))
             data: list[str] = []
             while True:

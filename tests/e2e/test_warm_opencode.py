@@ -81,9 +81,22 @@ def test_three_turns_one_server_then_resume_cold_and_warm_again(opencode: LiveFa
     assert second.usage.cost_usd is not None and second.usage.cost_usd > (first.usage.cost_usd or 0)  # two calls
     assert third.usage.input_tokens < 1.5 * first.usage.input_tokens
     assert session.trajectory.provider_session_id == client.resume_key
+
+    # the event stream drops mid-turn (anomalyco/opencode#38458): caw reconnects, and the turn still ends
+    # with all it produced (what the new stream did not carry comes from the stored messages)
+    run.server.enqueue(Text("slow and whole", chunks=4, delay_s=0.4))
+    send = send_in_background(session, "message number 4")
+    wait_until(lambda: len(run.server.model_requests) >= 5, 60, "the slow model request")
+    assert client._sse is not None
+    client._sse.stop()
+    send.join(30)
+    assert send.error is None and send.turns[0].result == "slow and whole"
+    assert client.reconnects >= 1
+    assert _client(session).pid == pid
+
     handle = session.resume_handle
     traj = session.end()
-    assert [t.status for t in traj.turns] == ["completed"] * 3
+    assert [t.status for t in traj.turns] == ["completed"] * 4
     wait_until(lambda: not _alive(pid), 10, "opencode serve to exit after end()")
     assert not _listening(port), "the server's port is still open after end()"
 
@@ -99,7 +112,7 @@ def test_three_turns_one_server_then_resume_cold_and_warm_again(opencode: LiveFa
     result, cold_handle = out.stdout.split()
     assert result == "b"
     body = run.server.model_requests[-1].body
-    assert body is not None and any("message number 3" in t for t in run.server.user_texts(body))
+    assert body is not None and any("message number 4" in t for t in run.server.user_texts(body))
     with run.agent(warm=True).resume_session(cold_handle) as again:
         turn = again.send("warm again")
         assert again._warm is not None and _client(again).resume_key == client.resume_key  # it ran warm
