@@ -263,6 +263,9 @@ class Provider(ABC):
     #: with warm sessions on, a one-turn ``completion()`` runs warm on this CLI too: its warm start and one turn
     #: measured faster than a cold turn (issue 14; docs/dev/warm-sessions.md). Otherwise one turn runs cold
     warm_single_turn: ClassVar[bool] = False
+    #: ``TurnRequest`` fields beyond the message that this CLI's warm client takes per turn (e.g. codex's
+    #: ``output_schema``); a turn setting any other one runs cold (caw.session.warm)
+    warm_request_fields: ClassVar[frozenset[str]] = frozenset()
     #: the CLI reports what a turn cost (``UsageStats.cost_usd``): a cost budget needs it (issue 16)
     reports_cost: ClassVar[bool] = False
     #: how the CLI takes ``output=``: "flag" (a schema flag; the answer is JSON), "strict" (a schema flag that wants

@@ -328,7 +328,7 @@ class _City(BaseModel):
 
 def test_output_schema_on_the_warm_client(codex: LiveFactory) -> None:
     """A schema on a warm turn: turn/start's outputSchema carries the strict schema exec's --output-schema
-    sends, for that turn only. (WarmRunner runs a turn with a schema cold today, so this drives the client.)"""
+    sends, for that turn only."""
     run = codex()
     run.server.enqueue(Text("hello"), Text(json.dumps({"name": "Lyon", "population": None})), Text("plain"))
     provider = get_provider("codex")
@@ -417,3 +417,19 @@ def test_interpreter_exit_leaves_no_app_server(codex: LiveFactory) -> None:
         wait_until(lambda: not processes_matching(needle), 10, "the background tool to be gone")
     finally:
         kill_quietly(processes_matching(needle))
+
+
+def test_output_turn_stays_warm(codex: LiveFactory) -> None:
+    """`send(output=)` on a warm codex session runs on the same app-server (codex warm_request_fields)."""
+    run = codex()
+    run.server.enqueue(Text("hello"), Text(json.dumps({"name": "Lyon", "population": 513000})), Text("bye"))
+    with run.agent(warm=True).start_session() as session:
+        session.send("hi")
+        pid = _pid(session)
+        turn = session.send("Name a city as JSON", output=_City)
+        assert _pid(session) == pid
+        last = session.send("thanks")
+        assert _pid(session) == pid
+    assert turn.parsed == _City(name="Lyon", population=513000) and last.result == "bye"
+    formats = [((r.body or {}).get("text") or {}).get("format") for r in run.server.model_requests]
+    assert [f is not None for f in formats] == [False, True, False]
