@@ -67,8 +67,30 @@ def any_live(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
     yield from live_factory(request.param, tmp_path, monkeypatch)
 
 
-def test_python_tools_run_in_this_process_and_their_results_reach_the_model(any_live: LiveFactory) -> None:
+#: what each CLI opens with (tools-and-output.md §3c): claude 2.1.332 probes the 2026-07-28 ``server/discover``
+#: first and falls back on caw's -32601; codex 0.171 speaks 2025-06-18, the others 2025-11-25
+HANDSHAKES = {
+    "claude": (["server/discover", "initialize"], "2025-11-25"),
+    "codex": (["initialize"], "2025-06-18"),
+    "opencode": (["initialize"], "2025-11-25"),
+}
+
+
+def test_python_tools_run_in_this_process_and_their_results_reach_the_model(
+    any_live: LiveFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run: Live = any_live()
+    from caw.tools.endpoint import ToolEndpoint
+
+    seen: list[tuple[str, Any]] = []
+    handle = ToolEndpoint.handle
+
+    def logged(self: ToolEndpoint, message: Any, path: str | None = None) -> Any:
+        if isinstance(message, dict) and (path or "").endswith("/caw/mcp"):
+            seen.append((str(message.get("method")), (message.get("params") or {}).get("protocolVersion")))
+        return handle(self, message, path)
+
+    monkeypatch.setattr(ToolEndpoint, "handle", logged)
     notes: list[str] = []
 
     @caw.tool(description="Save a note.")
@@ -109,6 +131,9 @@ def test_python_tools_run_in_this_process_and_their_results_reach_the_model(any_
     done = [e for e in events if isinstance(e, ToolResultEvent)]
     assert [c.name for c in calls] == [u.name for u in uses] and [d.is_error for d in done] == [False, False, True]
     assert port is not None and not listening(port)  # end() closed the endpoint
+    opening, version = HANDSHAKES[run.harness.name]
+    assert [m for m, _ in seen[: len(opening)]] == opening, seen
+    assert dict(seen)["initialize"] == version
 
 
 @pytest.fixture(params=["claude", "opencode"])
