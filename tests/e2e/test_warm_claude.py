@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,3 +178,20 @@ def test_claude_warm_resume_of_a_lost_conversation_fails_at_start(claude: LiveFa
         turn = session.send("hello again")
         assert turn.result == "fresh answer"
         assert session.trajectory.metadata.get("resumed_fresh") is True
+
+
+def test_a_limit_in_a_warm_turn_is_waited_out_on_the_same_process(claude: LiveFactory) -> None:
+    from caw.events import LimitWaitEvent
+    from tests.fakes.replies import anthropic_rate_limited
+
+    run = claude(oauth=True)  # the subscription path: claude reports resetsAt and does not retry
+    reset = int(time.time()) + 3
+    run.server.enqueue(Text("before"), anthropic_rate_limited(reset), Text("after the wait"))
+    with run.agent(warm=True, wait_buffer=1, max_wait=60).start_session() as session:
+        session.send("first")
+        pid = _pid(session)
+        events = list(stream := session.stream("limited then fine"))
+        assert stream.turn.result == "after the wait"
+        assert any(isinstance(e, LimitWaitEvent) for e in events)
+        assert _pid(session) == pid, "the same warm process continues after the wait"
+    assert [t.status for t in session.trajectory.turns] == ["completed", "rate_limited", "completed"]
