@@ -195,3 +195,35 @@ def test_a_limit_in_a_warm_turn_is_waited_out_on_the_same_process(claude: LiveFa
         assert any(isinstance(e, LimitWaitEvent) for e in events)
         assert _pid(session) == pid, "the same warm process continues after the wait"
     assert [t.status for t in session.trajectory.turns] == ["completed", "rate_limited", "completed"]
+
+
+def test_fallback_on_the_first_warm_send_keeps_only_the_answering_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """claude (warm) reports a usage limit, codex (warm) answers: the session stays on codex's warm process
+    and claude's is stopped."""
+    from tests.e2e.harness import HARNESSES, start_multi
+    from tests.fakes.replies import anthropic_rate_limited
+
+    multi = start_multi(["claude", "codex"], tmp_path, monkeypatch, flags={"claude": {"oauth": True}})
+    try:
+        multi.servers["claude"].enqueue(anthropic_rate_limited(int(time.time()) + 3600))
+        multi.servers["codex"].enqueue(Text("codex here"), Text("codex again"))
+        kw = {"model": HARNESSES["codex"].agent_kwargs["model"]} if "model" in HARNESSES["codex"].agent_kwargs else {}
+        agent = caw.Agent(
+            provider=["claude", "codex"], cwd=str(multi.work), auto_wait=False, timeout=120, warm=True, models=kw
+        )
+        with agent.start_session() as session:
+            assert session.send("who answers?").result == "codex here"
+            warm = session._warm
+            assert warm is not None and list(warm._slots) == ["codex"]
+            pid = warm._slots["codex"].client.pid
+            assert session.send("and again?").result == "codex again"
+            assert warm._slots["codex"].client.pid == pid
+        assert [(a.provider, a.reason) for a in session.trajectory.attempts][:2] == [
+            ("claude", "rate_limited"),
+            ("codex", "answered"),
+        ]
+    finally:
+        for server in multi.servers.values():
+            server.stop()
