@@ -1,10 +1,11 @@
 """Figures behind docs/dev/tools.md: caw's stdlib MCP endpoint against the official ``mcp`` package.
 
-    .venv/bin/python scripts/measure_tools.py
+    .venv/bin/python scripts/measure_tools.py [--codex]
 
 Prints, for each: the import time (median of 5 fresh interpreters, ``-X importtime``), the start-up of a
 server on 127.0.0.1, the round trip of one ``tools/call`` over HTTP (median of 200), and the sequence the
 official ``mcp`` client sends to caw's endpoint. The ``mcp`` rows need the dev extra (``pip install mcp``).
+``--codex`` adds what caw's model catalogue costs a codex turn (the pinned codex against the loopback fake).
 """
 
 from __future__ import annotations
@@ -105,6 +106,46 @@ async def client_sequence(url: str) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def codex_catalogue_cost(runs: int = 6) -> tuple[float, float]:
+    """Median seconds of a one-turn codex run (real binary, loopback fake) with an MCP server, deferred
+    (codex's own catalogue) and direct (caw's ``model_catalog_json``), alternating."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import caw
+    from caw.tools.endpoint import Tool, ToolEndpoint
+    from tests.fakes.env import CODEX_MODEL, codex_env, full_env
+    from tests.fakes.openai_responses import ResponsesFake
+    from tests.fakes.replies import Text
+
+    saved = dict(os.environ)
+    fake = ResponsesFake().start()
+    endpoint = ToolEndpoint()
+    endpoint.mount("t", [Tool("x", "x", {"type": "object"}, lambda a: ("1", False))])
+    endpoint.start()
+    times: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        with tempfile.TemporaryDirectory() as root:
+            os.environ.clear()
+            os.environ.update(full_env(codex_env(fake.url, Path(root))))
+            for i in range(2 * runs):
+                defer = i % 2 == 0
+                agent = caw.Agent(provider="codex", model=CODEX_MODEL, cwd=root)
+                agent.add_mcp_server(caw.MCPServer(name="t", url=endpoint.url_for("t"), defer_tools=defer))
+                fake.enqueue(Text("hi"))
+                start = time.perf_counter()
+                agent.completion("hello")
+                times[defer].append(time.perf_counter() - start)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        endpoint.stop()
+        fake.stop()
+    return statistics.median(times[True]), statistics.median(times[False])
+
+
 def main() -> int:
     import logging
 
@@ -135,6 +176,11 @@ def main() -> int:
         thread.join(5)
     except ImportError:
         print("mcp: not installed (pip install mcp)")
+    if "--codex" in sys.argv:
+        deferred, direct = codex_catalogue_cost()
+        print(
+            f"codex one-turn run with an MCP server: deferred {deferred:.3f} s, direct (caw's catalogue) {direct:.3f} s"
+        )
     return 0
 
 
