@@ -97,6 +97,7 @@ def sample_trajectory(session_id: str = "sample0001") -> Trajectory:
             Attempt(provider="claude", reason="answered", started_at=T0, duration_ms=8400),
         ],
         resume_handle="caw1_SAMPLEHANDLE",
+        metadata={"job": "ci-42"},
     )
 
 

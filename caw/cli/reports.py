@@ -111,6 +111,9 @@ def render_trajectory(
         facts.append(("wait", f"turn {wait.turn}: {wait.kind} limit, {waited}{reset}"))
     if traj.pending_message is not None:
         facts.append(("pending", clip(traj.pending_message, 100) + " (not answered yet)"))
+    if traj.metadata:
+        meta = traj.model_dump(mode="json", include={"metadata"})["metadata"]
+        facts.append(("metadata", " · ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in meta.items())))
     for label, value in facts:
         console.print(Text.assemble((f"{indent}  {label:<9}", "dim"), value))
     for note in traj.notes:

@@ -228,6 +228,8 @@ REPORT_JS = r"""
     if (h.denied_tool_uses) fact("refused", num(h.denied_tool_uses) + " tool use(s) refused by the CLI", "errtext");
     if (h.pending_message) fact("pending", h.pending_message + " (not answered yet)");
     if (h.resume_handle) fact("resume", "caw resume " + h.resume_handle, "mono");
+    var meta = Object.keys(h.metadata || {});
+    if (meta.length) fact("metadata", meta.map(function (k) { return k + "=" + JSON.stringify(h.metadata[k]); }).join(" · "), "mono");
     t.notes.forEach(function (n) { add(box, el("div", "note", n)); });
     if (h.system_prompt) {
       box.appendChild(folded("block system", (nested || "") + "system", [el("span", "label", "system prompt")],

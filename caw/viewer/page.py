@@ -98,6 +98,7 @@ def _trajectory(b: _Builder, source: Source, depth: int) -> dict[str, Any]:
             "system_prompt": b.text(traj.system_prompt) if traj.system_prompt else None,
             "denied_tool_uses": traj.denied_tool_uses,
             "subagent_usage": _subagent_usage(traj),
+            "metadata": traj.model_dump(mode="json", include={"metadata"})["metadata"],
         },
         "attempts": [a.model_dump(mode="json") for a in s.attempts],
         "waits": [

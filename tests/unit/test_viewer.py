@@ -68,6 +68,8 @@ def test_header_facts() -> None:
     assert s.usage.cost_usd == pytest.approx(0.0424)
     assert [w.turn for w in s.waits] == [2] and s.waits[0].waited_ms == 3_540_000 - 900
     assert s.wall_ms == 62 * 60 * 1000
+    page = build_page(Source(sample_trajectory(), sample_trajectory().to_dict(), None, "t"))
+    assert page.data["header"]["metadata"] == {"job": "ci-42"}
     assert summarize(Trajectory(pending_message="hi")).outcome == "pending"
     assert summarize(Trajectory()).outcome == "empty"
 
