@@ -101,8 +101,11 @@ class Agent:
     environment variable names, whose values are masked, or the secret values themselves), ``warm`` (True:
     a session keeps one long-lived CLI process per provider and sends every turn to it; default
     ``$CAW_WARM``, else cold; a one-turn ``completion()`` stays cold unless ``warm=True`` is given;
-    docs/warm-sessions.md) and ``warm_idle_timeout`` (seconds a warm CLI may sit unused before it is
-    stopped, 600 by default; the next send starts it again).
+    docs/warm-sessions.md), ``warm_idle_timeout`` (seconds a warm CLI may sit unused before it is
+    stopped, 600 by default; the next send starts it again), ``state_url`` (a shared state for fleets,
+    ``redis://host:port/db``, default ``$CAW_STATE_URL``: the limit ledger and the sessions on Redis, resumable
+    on any machine; docs/fleets.md) and ``wake_jitter`` (seconds over which workers waiting for one shared reset
+    spread their wake-up, default ``$CAW_WAKE_JITTER`` or 30).
     """
 
     def __init__(
