@@ -227,3 +227,16 @@ def test_fallback_on_the_first_warm_send_keeps_only_the_answering_cli(
     finally:
         for server in multi.servers.values():
             server.stop()
+
+
+def test_interpreter_exit_without_end_leaves_no_warm_claude(claude: LiveFactory) -> None:
+    run = claude()
+    run.server.enqueue(Text("hi"))
+    code = (
+        "import caw; s = caw.Agent(provider='claude', warm=True, timeout=120).start_session(); s.send('hello');"
+        " print(s._warm._slots['claude'].client.pid, flush=True)"  # no end(): the interpreter just exits
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=run.work)
+    assert out.returncode == 0, out.stderr[-2000:]
+    pid = int(out.stdout.split()[-1])
+    wait_until(lambda: not _alive(pid), 10, "the warm claude to be gone after the interpreter exited")
