@@ -26,7 +26,7 @@ from caw.cli import app
 from caw.viewer.html import write_report
 from caw.viewer.server import ViewerServer
 from tests.browser import Chromium, Page
-from tests.e2e.harness import LiveFactory, live_factory, start_multi
+from tests.e2e.harness import LiveFactory, live_factory, processes_matching, start_multi, wait_until
 from tests.fakes.env import CODEX_MODEL
 from tests.fakes.replies import Text, ToolCall
 from tests.viewer_samples import PWNED, big_trajectory
@@ -39,6 +39,8 @@ INJECTED = "<script>window.__caw_pwned=1</script><img src=x onerror=window.__caw
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     with Chromium.launch(tmp_path_factory.mktemp("chromium")) as chromium:
         yield chromium
+    # no orphans: not the browser, not one of its renderer / GPU / utility processes
+    wait_until(lambda: not processes_matching(str(chromium.profile)), 10, "chromium's processes to exit")
 
 
 @pytest.fixture
