@@ -249,7 +249,6 @@ class CodexWarmClient(WarmClient):
         self._closed = False
         # the current turn
         self._parser: TurnParser | None = None
-        self._queued: list[Event] = []
         self._turn_id: str | None = None
         self._start_request: int | None = None
         self._done = True
@@ -331,9 +330,7 @@ class CodexWarmClient(WarmClient):
         self._start_request = self._request("turn/start", params)
 
     def poll(self, timeout: float) -> list[Event]:
-        events, self._queued = self._queued, []
-        if events:
-            return events
+        events: list[Event] = []
         if self._closed_error is not None:
             raise self._closed_error
         proc = self._require_proc()
@@ -350,10 +347,8 @@ class CodexWarmClient(WarmClient):
                     continue
                 wait = min(wait, due - now)
             line = proc.read_line(max(0.0, wait))
-            if line is EOF:
+            if line is EOF:  # every event before it was returned (the loop stops at the first)
                 self._closed_error = self._gone("codex app-server exited in the middle of a turn")
-                if events:
-                    return events
                 raise self._closed_error
             if line:
                 events += self._handle_line(line)
@@ -363,7 +358,7 @@ class CodexWarmClient(WarmClient):
 
     @property
     def turn_done(self) -> bool:
-        return self._done and not self._queued
+        return self._done
 
     def interrupt(self) -> None:
         if self._done:
