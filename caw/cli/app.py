@@ -372,16 +372,19 @@ def _show_paged(loaded: Source, source: str, full: bool) -> None:
 @traj_app.command("html")
 def traj_html(
     file: Annotated[Path, typer.Argument(help="A trajectory JSON, a session dir, a session id or a resume handle.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Write the HTML report to this file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Write the HTML report to this file (`-`: stdout).")],
     data_dir: DataDirOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Write a self-contained HTML report of a trajectory (no network; opens from file:// or a CI artifact)."""
 
     def body() -> int:
-        from caw.viewer.html import write_report
+        from caw.viewer.html import render_report, write_report
 
         loaded = load_source_arg(file, data_dir)
+        if str(output) == "-":
+            sys.stdout.write(render_report(loaded))
+            return 0
         if output.is_dir():
             raise UsageProblem(f"-o {output} is a directory", "pass a file path for the report, e.g. report.html")
         size = write_report(loaded, output)

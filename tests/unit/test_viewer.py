@@ -249,6 +249,8 @@ def test_traj_html_writes_a_report(tmp_path: Path) -> None:
     assert isinstance(data, dict) and data["turns"][2]["blocks"][0]["sub"]["session_id"] == "sub0001"
     r = CliRunner().invoke(app, ["traj", "html", "cli01", "--data-dir", str(tmp_path / "data"), "-o", str(out)])
     assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(app, ["traj", "html", str(d), "-o", "-"])
+    assert r.exit_code == 0 and r.stdout.startswith("<!DOCTYPE html>") and "sub0001" in r.stdout
 
 
 def test_traj_html_usage_errors(tmp_path: Path) -> None:
