@@ -128,7 +128,6 @@ class WarmRunner:
         #: providers whose client died: the next start says so on the trajectory
         self._crashed: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._closed = False
 
     # ---- the TurnRunner ----------------------------------------------------------------------------------
     def __call__(
@@ -183,7 +182,6 @@ class WarmRunner:
         if slot is None:
             slot = self._start(provider, client, binary, config, env, request, options, turn, clock)
         elif not control.cancelled.is_set():
-            slot.busy = True
             try:
                 slot.client.begin(request)
                 begun = True
