@@ -1,4 +1,4 @@
-"""Runs tool calls in the caller's process: a bounded thread pool, one event loop thread, a per-call timeout.
+"""Runs tool calls in the caller's process: bounded daemon threads, one event loop thread, a per-call timeout.
 
 Every outcome is a result for the model, never an exception for the endpoint: invalid arguments, an exception
 in the tool, a timeout and a cancelled call each become ``(message, True)`` (MCP ``isError``). A sync tool
@@ -33,7 +33,9 @@ class ToolExecutor:
     def __init__(self, *, max_workers: int = DEFAULT_MAX_WORKERS, timeout: float | None = DEFAULT_TOOL_TIMEOUT) -> None:
         self.max_workers = max(1, int(max_workers))
         self.timeout = timeout
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # sync calls run on daemon threads, at most max_workers at once: a tool that never returns must not
+        # keep the interpreter from exiting (ThreadPoolExecutor's threads are joined at exit)
+        self._slots = threading.BoundedSemaphore(self.max_workers)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._running: set[concurrent.futures.Future[Any]] = set()
@@ -72,11 +74,30 @@ class ToolExecutor:
                 loop = self._ensure_loop()
                 future: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(tool.fn(**kwargs), loop)
             else:
-                if self._pool is None:
-                    self._pool = concurrent.futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="caw-tool")
-                future = self._pool.submit(tool.fn, **kwargs)
+                future = self._start_sync(tool, kwargs)
             self._running.add(future)
             return future
+
+    def _start_sync(self, tool: FunctionTool, kwargs: dict[str, Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def work() -> None:
+            try:
+                if not future.set_running_or_notify_cancel():
+                    return  # cancelled while it waited for a slot
+                try:
+                    future.set_result(tool.fn(**kwargs))
+                except BaseException as exc:  # the tool's own failure, reported through the future
+                    future.set_exception(exc)
+            finally:
+                self._slots.release()
+
+        def queue() -> None:
+            self._slots.acquire()  # the caller's timeout covers the wait for a slot too
+            threading.Thread(target=work, name=f"caw-tool-{tool.name}", daemon=True).start()
+
+        threading.Thread(target=queue, name="caw-tool-queue", daemon=True).start()
+        return future
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -99,8 +120,6 @@ class ToolExecutor:
                 return
             self._closed = True
         self.cancel_all()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
         loop, thread = self._loop, self._loop_thread
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)

@@ -313,3 +313,33 @@ def test_subagent_runs_are_linked_to_the_tool_uses_with_their_arguments() -> Non
 def test_tool_server_names_are_unique() -> None:
     with pytest.raises(ConfigurationError):
         ToolServer.of("s", [function_tool(lambda: 1, name="x"), function_tool(lambda: 2, name="x")])
+
+
+def test_sync_tools_run_on_at_most_max_workers_daemon_threads() -> None:
+    gate, full = threading.Event(), threading.Event()
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def busy(i: int) -> bool:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            if running[0] == 2:
+                full.set()
+        gate.wait(5)
+        with lock:
+            running[0] -= 1
+        return threading.current_thread().daemon  # a stuck tool must not hold the interpreter at exit
+
+    ex = ToolExecutor(max_workers=2, timeout=10)
+    spec = function_tool(busy)
+    out: list[tuple[str, bool]] = []
+    callers = [threading.Thread(target=lambda i=i: out.append(ex.run(spec, {"i": i}))) for i in range(5)]
+    for t in callers:
+        t.start()
+    assert full.wait(5)  # two run, three wait for a slot
+    gate.set()
+    for t in callers:
+        t.join(10)
+    ex.close()
+    assert out == [("true", False)] * 5 and peak[0] == 2
