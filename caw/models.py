@@ -240,6 +240,14 @@ class Trajectory(BaseModel):
                 return turn.result
         return ""
 
+    @property
+    def parsed(self) -> Any:
+        """The last completed turn's ``parsed``: the validated answer to ``output=`` (None when there is none)."""
+        for turn in reversed(self.turns):
+            if turn.status == "completed":
+                return turn.parsed
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

@@ -93,7 +93,7 @@ def test_schema_answered_with_optional_and_nested_fields(live: LiveFactory) -> N
     run.server.enqueue(_answer(name, _STRICT_ANSWER if name == "codex" else _ANSWER))
     traj = run.agent(data_dir=run.root / "caw-data").completion("Describe Ada as JSON", output=Person)
     turn = traj.turns[-1]
-    assert isinstance(turn.parsed, Person), turn
+    assert isinstance(traj.parsed, Person), turn
     assert turn.parsed == Person(name="Ada", age=36, address=Address(city="London"))
     assert turn.parsed.nickname == "none" and turn.parsed.tags == []  # defaults restored (codex sent nulls)
     assert json.loads(turn.result)["name"] == "Ada"  # the raw text is the answer

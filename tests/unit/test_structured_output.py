@@ -60,6 +60,7 @@ def test_a_model_class_gives_a_model_instance_and_the_raw_text() -> None:
     traj = caw.Agent(provider="claude", runner=runner).completion("report", output=Report)
     turn = traj.turns[-1]
     assert isinstance(turn.parsed, Report) and turn.parsed.cities[0].name == "Oslo"
+    assert traj.parsed is turn.parsed
     assert turn.result == json.dumps(REPORT)
     request = runner.calls[0][1]
     assert request.output_schema == Report.model_json_schema()  # claude takes it as --json-schema
