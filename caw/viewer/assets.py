@@ -312,14 +312,19 @@ REPORT_JS = r"""
   }
 
   function render() {
-    var app = document.getElementById("app");
-    var keep = Array.prototype.map.call(app.querySelectorAll("details[open]"), function (d) { return d.dataset.key; });
-    app.textContent = "";
+    // a live redraw keeps what the reader had: the open folds and the scroll position
+    var old = document.getElementById("app"), y = window.scrollY;
+    var keep = old ? Array.prototype.map.call(old.querySelectorAll("details[open]"), function (d) { return d.dataset.key; }) : [];
+    var app = el("div");
+    app.id = "app";
     renderTrajectory(data, "", app);
+    if (old) old.replaceWith(app); else root.appendChild(app);
     keep.forEach(function (k) {
       var d = app.querySelector('details[data-key="' + CSS.escape(k) + '"]');
       if (d) d.open = true;
     });
+    window.scrollTo(0, y);
+    requestAnimationFrame(function () { window.scrollTo(0, y); });  // after the reopened folds filled in
   }
 
   function poll() {
@@ -335,7 +340,6 @@ REPORT_JS = r"""
 
   var root = document.getElementById("root");
   toolbar(root);
-  add(root, el("div")).id = "app";
   render();
   if (cfg.live) setInterval(poll, cfg.interval || 2000);
   window.cawReady = performance.now();

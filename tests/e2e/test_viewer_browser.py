@@ -139,13 +139,17 @@ def test_report_and_caw_view_of_a_real_run(live: LiveFactory, page: Page, tmp_pa
         page.wait_for("!!document.querySelector('#app details.tool[open] .body')")
         _inert(page)
 
-        # live: a third turn while the page is open shows up without a reload, the open fold stays open
+        # live: a third turn while the page is open shows up without a reload; the open fold stays open and
+        # the reader's scroll position stays where it was
+        page.evaluate("window.scrollTo(0, 200)")
+        scrolled = page.evaluate("window.scrollY")
         resumed = run.agent(data_dir=str(data_dir)).resume_session(session.trajectory.session_id)
         run.server.enqueue(Text("Third answer."))
         resumed.send("And a third turn")
         resumed.end()
         page.wait_for("document.querySelectorAll('#app section.turn').length === 3", timeout=20)
         assert page.evaluate("document.querySelectorAll('#app details.tool[open]').length") == 1
+        assert scrolled > 0 and page.evaluate("window.scrollY") == scrolled
         _shot(page, f"view-session-{run.harness.name}")
         _no_request_left(page, server.url.rstrip("/"))
     assert run.server.non_loopback_attempts() == []
