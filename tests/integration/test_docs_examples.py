@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["quickstart.md", "python-api.md", "fallback.md", "resume.md", "rate-limits.md", "batch.md", "viewer.md", "tools.md"]
+PAGES = [
+    "quickstart.md", "python-api.md", "fallback.md", "resume.md", "rate-limits.md", "batch.md", "viewer.md", "tools.md",
+]  # fmt: skip
 FAKE_CLI = Path(__file__).with_name("fake_cli.py")
 
 
