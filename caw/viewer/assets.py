@@ -138,10 +138,28 @@ REPORT_JS = r"""
       btn.type = "button";
       btn.addEventListener("click", function () {
         btn.disabled = true; btn.textContent = "loading…";
-        fullText(obj, function (t) { pre.textContent = t; btn.remove(); });
+        fullText(obj, function (t) { btn.remove(); showChunked(box, pre, t); });
       });
     }
     return box;
+  }
+
+  // a giant output (tens of MB) is shown SHOW_CHARS at a time: one pre with 50 MB of text stalls the page
+  var SHOW_CHARS = 2000000;
+  function showChunked(box, pre, text) {
+    var shown = Math.min(text.length, SHOW_CHARS);
+    pre.textContent = text.slice(0, shown);
+    if (shown >= text.length) return;
+    var more = add(box, el("button", "showall"));
+    more.type = "button";
+    function label() { more.textContent = "show more (" + num(shown) + " of " + num(text.length) + " characters shown)"; }
+    label();
+    more.addEventListener("click", function () {
+      var next = Math.min(text.length, shown + SHOW_CHARS);
+      pre.appendChild(document.createTextNode(text.slice(shown, next)));
+      shown = next;
+      if (shown >= text.length) more.remove(); else label();
+    });
   }
 
   function folded(cls, key, summaryNodes, fill) {

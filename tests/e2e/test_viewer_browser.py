@@ -232,3 +232,35 @@ def test_ten_thousand_tool_calls_become_interactive_quickly(page: Page, tmp_path
     assert size > 50_000_000
     assert loaded < 20 and interactive_ms < 10_000 and click_ms < 3_000, figures
     _no_request_left(page, "file://")
+
+
+def test_a_giant_output_is_shown_a_slice_at_a_time(page: Page, tmp_path: Path) -> None:
+    """One 5 MB tool output: folded to a preview, "show all" shows 2,000,000 characters, "show more" the rest."""
+    giant = "".join(f"line {i:07d} {'y' * 60}\n" for i in range(70_000))  # 5,180,000 characters
+    traj = caw.Trajectory(
+        agent="claude",
+        session_id="giant",
+        turns=[
+            caw.Turn(
+                input="cat it",
+                status="completed",
+                output=[caw.ToolUse(id="g", name="Bash", arguments={"command": "cat big.log"}, output=giant)],
+            )
+        ],
+    )
+    report = tmp_path / "giant.html"
+    caw.write_report(traj, report)
+    page.navigate(report.as_uri())
+    page.wait_for("document.body.dataset.ready === '1'")
+    page.click("#app details.tool > summary")
+    out = "document.querySelector('#app details.tool pre.out').textContent"
+    page.wait_for("!!document.querySelector('#app details.tool .showall')")
+    assert page.evaluate(f"{out}.length") < 3_000
+    page.click("#app details.tool .showall")
+    page.wait_for(f"{out}.length === 2000000")
+    for _ in range(2):
+        page.click("#app details.tool .showall")
+    page.wait_for(f"{out}.length === {len(giant)}")
+    assert page.evaluate(f"{out}.endsWith('line 0069999 ' + 'y'.repeat(60) + '\\n')")
+    assert page.evaluate("document.querySelectorAll('#app details.tool .showall').length") == 0
+    _no_request_left(page, "file://")
