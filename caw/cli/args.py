@@ -174,7 +174,7 @@ def parse_positive(flag: str, text: str, kind: type[float] | type[int]) -> float
     except ValueError:
         value = 0
     if not value > 0:
-        what = "a whole number" if kind is int else "a number"
+        what = "whole number" if kind is int else "number"
         example = "200000" if kind is int else "0.50"
         raise UsageProblem(f"{flag} {text!r} is not a positive {what}", f"e.g. {flag} {example}")
     return value
