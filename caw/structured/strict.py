@@ -6,11 +6,13 @@ accepts only schemas where every object has ``additionalProperties: false`` and 
 
 ``to_strict`` makes the equivalent strict schema: each optional property becomes required-and-nullable
 (``anyOf: [<its schema>, {"type": "null"}]``), ``default`` is dropped (strict mode has no defaults), ``oneOf``
-becomes ``anyOf``, and a ``$ref`` with siblings is unwrapped. ``restore_optional`` undoes it on the parsed
-answer: a ``null`` for a property the original schema did not require is removed, so the user's validator
-fills in its default. (A property that is optional *and* nullable, answered ``null``, gets its default
-too, which for ``x: int | None = None`` is the same thing.) What has no strict equivalent (a map with free
-keys, an ``{}`` schema) raises ``StrictSchemaError``, a ``ConfigurationError``, before any turn runs.
+becomes ``anyOf``, a ``$ref`` with siblings is unwrapped, and the keywords strict mode does not take
+(``minLength``, ``maxLength``, ``uniqueItems``, ...) are left to caw's own validation of the answer.
+``restore_optional`` undoes it on the parsed answer: a ``null`` for a property the original schema did not
+require is removed, so the user's validator fills in its default. (A property that is optional *and*
+nullable, answered ``null``, gets its default too, which for ``x: int | None = None`` is the same thing.)
+What has no strict equivalent (a map with free keys, an ``{}`` schema) raises ``StrictSchemaError``, a
+``ConfigurationError``, before any turn runs.
 
 Standard library only.
 
@@ -28,8 +30,20 @@ from typing import Any
 
 from caw.errors import ConfigurationError
 
-#: keywords strict mode refuses or ignores; caw keeps them in the original schema (its own validator)
-_DROPPED = ("default", "discriminator", "examples")
+#: keywords strict mode refuses or ignores; they stay in the original schema, which caw validates the answer
+#: against (a violated one gets the repair turn like any other error)
+_DROPPED = (
+    "default",
+    "discriminator",
+    "examples",
+    "minLength",
+    "maxLength",
+    "minProperties",
+    "maxProperties",
+    "uniqueItems",
+    "contentEncoding",
+    "contentMediaType",
+)
 
 
 class StrictSchemaError(ConfigurationError):

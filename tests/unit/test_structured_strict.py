@@ -187,3 +187,18 @@ def test_a_non_object_answer_travels_wrapped() -> None:
     assert spec.parse({"value": [1, 2]}) == [1, 2]
     strict = to_strict(spec.schema)
     assert strict["additionalProperties"] is False
+
+
+def test_keywords_strict_mode_does_not_take_are_left_to_caws_validation() -> None:
+    from pydantic import Field as PydanticField
+
+    class Tagged(BaseModel):
+        tag: str = PydanticField(min_length=2, max_length=5)
+        ids: set[int]
+
+    strict = to_strict(Tagged.model_json_schema())
+    assert "minLength" not in strict["properties"]["tag"] and "uniqueItems" not in strict["properties"]["ids"]
+    spec = output_spec(Tagged)
+    with pytest.raises(ValueError) as info:
+        spec.parse({"tag": "x", "ids": [1]})
+    assert any("tag" in line for line in info.value.args[1])
