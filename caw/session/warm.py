@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any
 
 from caw.errors import CawError, CawTimeoutError, ProviderCrashed, ProviderError, TurnCancelled
 from caw.events import Event, ResultEvent, WarningEvent
@@ -103,6 +104,16 @@ class _WarmTurn:
         if not self.finished.wait(0.5 if now else self.grace_s + _SETTLE_S):
             self.client.close(0.0 if now else self.grace_s)
             self.finished.wait(_SETTLE_S + 1.0)
+
+
+class _Starting:
+    """What ``TurnControl.cancel`` calls while a client starts: there is no turn to interrupt yet."""
+
+    def __init__(self, client: WarmClient) -> None:
+        self.client = client
+
+    def cancel(self, *, now: bool = False) -> None:
+        self.client.close(0.0)
 
 
 class WarmRunner:
@@ -180,7 +191,8 @@ class WarmRunner:
         note = self._crashed.pop(provider.name, None)
         begun = False
         if slot is None:
-            slot = self._start(provider, client, binary, config, env, request, options, turn, clock)
+            args = (binary, config, env, request, options, turn, clock, control)
+            slot = yield from self._starting(provider, client, *args)
         elif not control.cancelled.is_set():
             try:
                 slot.client.begin(request)
@@ -191,7 +203,8 @@ class WarmRunner:
                 fresh = provider.warm_client(binary, config, env)
                 if fresh is None:
                     raise self._crash(provider.name, exc, turn) from None
-                slot = self._start(provider, fresh, binary, config, env, request, options, turn, clock)
+                args = (binary, config, env, request, options, turn, clock, control)
+                slot = yield from self._starting(provider, fresh, *args)
         return (yield from self._run(provider, slot, request, options, control, asm, started, clock, note, begun))
 
     def close(self) -> None:
@@ -236,6 +249,15 @@ class WarmRunner:
         self._discard(name, slot)
         return None
 
+    def _starting(self, provider: Provider, *args: Any) -> Generator[Event, None, _Slot]:
+        """``_start``; a cancel meanwhile is told to the stream (the non-fatal ``cancelled`` event), as cold."""
+        try:
+            return self._start(provider, *args)
+        except TurnCancelled as exc:
+            if exc.turn is not None:
+                yield cancelled_event(provider.name, exc.turn)
+            raise
+
     def _start(
         self,
         provider: Provider,
@@ -247,10 +269,17 @@ class WarmRunner:
         options: TurnOptions,
         turn: Turn,
         clock: Callable[[], float],
+        control: TurnControl,
     ) -> _Slot:
-        """Start ``client`` (resuming ``request.resume_key``) and keep it; errors carry ``turn``."""
+        """Start ``client`` (resuming ``request.resume_key``) and keep it; errors carry ``turn``.
+
+        A cancel meanwhile (a slow handshake: MCP servers start inside it) stops the client at once, and
+        the turn ends cancelled."""
         lock = provider.first_start_lock(env)
+        control.attach_warm(_Starting(client))
         try:
+            if control.cancelled.is_set():
+                raise WarmClosed("cancelled before it started")
             if lock is not None:
                 lock.acquire()
             client.start(request, timeout=options.first_output_timeout)
@@ -259,12 +288,15 @@ class WarmRunner:
                 lock = None
         except SpawnError as exc:
             client.close(0.0)
+            _raise_if_cancelled(control, provider.name, turn)
             raise spawn_error(provider.name, binary, str(exc), turn) from exc
         except WarmClosed as exc:
             client.close(0.0)
+            _raise_if_cancelled(control, provider.name, turn)
             raise self._crash(provider.name, exc, turn) from None
         except CawError as exc:
             client.close(0.0)
+            _raise_if_cancelled(control, provider.name, turn)
             _fail(turn, exc)
             if isinstance(exc, ProviderError | CawTimeoutError) and exc.turn is None:
                 exc.turn = turn
@@ -273,6 +305,7 @@ class WarmRunner:
             client.close(0.0)
             raise
         finally:
+            control.attach_warm(None)
             if lock is not None:
                 lock.release(started=False)
         slot = _Slot(client, binary, config, env, last_used=clock(), busy=True)
@@ -491,6 +524,13 @@ def _died(exc: WarmClosed) -> str:
 def _restarted(name: str, why: str, request: TurnRequest) -> str:
     what = "resumed the conversation" if request.resume_key else "started a new conversation"
     return f"{name}'s warm process had stopped ({why}); caw started it again and {what}"
+
+
+def _raise_if_cancelled(control: TurnControl, name: str, turn: Turn) -> None:
+    """A start that failed because the turn was cancelled meanwhile: the turn ends cancelled."""
+    if control.cancelled.is_set():
+        cancelled_event(name, turn)
+        raise TurnCancelled(turn=turn) from None
 
 
 def _fail(turn: Turn, exc: CawError) -> None:

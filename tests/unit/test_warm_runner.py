@@ -83,6 +83,11 @@ class FakeClient(WarmClient):
 
     def start(self, request: TurnRequest, *, timeout: float | None) -> None:
         self.fake.log.started.append(request)
+        if self.fake.start_blocks:  # a slow handshake (MCP servers starting): until someone closes it
+            self.fake.starting.set()
+            self.wake.wait(10)
+            if self.closed:
+                raise WarmClosed("closed while starting")
         self._alive = True
         self._key = request.resume_key
 
@@ -161,6 +166,7 @@ class FakeClient(WarmClient):
         self.closed += 1
         self._alive = False
         self._done = True
+        self.wake.set()
 
     def stderr_tail(self) -> str:
         return "fake stderr"
@@ -181,6 +187,8 @@ class FakeProvider(Provider):
         self.clock = Clock()
         self.log = Log()
         self.blocking = False
+        self.start_blocks = False
+        self.starting = threading.Event()
 
     def build(self, binary: str, config: RunConfig, request: TurnRequest) -> Invocation:
         return Invocation(argv=[binary])
@@ -349,9 +357,26 @@ def test_cancel_before_the_turn_sends_nothing() -> None:
     control = TurnControl()
     control.cancelled.set()
     prov = FakeProvider([answer("never")])
-    _, err = call(WarmRunner(idle_timeout=None), prov, control=control)
+    events, err = call(WarmRunner(idle_timeout=None), prov, control=control)
     assert isinstance(err, caw.TurnCancelled)
     assert prov.turns == [answer("never")]  # begin never ran
+    assert prov.log.started == []  # nor did the CLI start
+    assert isinstance(events[-1], ErrorEvent) and events[-1].kind == "cancelled"
+
+
+def test_a_cancel_during_a_slow_start_stops_the_client_at_once() -> None:
+    prov = FakeProvider([answer("never")])
+    prov.start_blocks = True
+    control = TurnControl()
+    runner = WarmRunner(idle_timeout=None)
+    canceller = threading.Thread(target=lambda: (prov.starting.wait(5), control.cancel()))
+    canceller.start()
+    events, err = call(runner, prov, control=control)
+    canceller.join(5)
+    assert isinstance(err, caw.TurnCancelled) and err.turn is not None and err.turn.status == "cancelled"
+    assert isinstance(events[-1], ErrorEvent) and events[-1].kind == "cancelled"
+    assert prov.log.clients[0].closed >= 1 and runner._slots == {}
+    assert "fake" not in runner._crashed  # a cancel is no crash: the next start gets no restart note
 
 
 def test_closing_the_stream_settles_the_turn() -> None:
