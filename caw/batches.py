@@ -55,6 +55,7 @@ from caw.events import (
     LimitWaitEvent,
     RateLimitEvent,
     ResultEvent,
+    RetryEvent,
     SessionStarted,
     TextEvent,
     ThinkingEvent,
@@ -420,6 +421,8 @@ class _Gate:
     #: after a reset: starts left to stagger, and when the next one may go
     stagger_left: int = 0
     next_start: datetime | None = None
+    #: the pause comes from HTTP 429s the CLI is retrying, not from a limit: an answer lifts it
+    soft: bool = False
 
 
 class _Stopped(Exception):
@@ -458,17 +461,33 @@ class _Limits:
             known = gate.limited_until
             gate.open = False
             gate.probing = None
-            if known is None or until > known:
+            if known is None or until > known or gate.soft:
                 gate.limited_until = until
                 self.progress.limited[provider] = until
-                first = known is None
+                first = known is None or gate.soft
+            gate.soft = False
             self.cond.notify_all()
         if first:
             self.notice(f"{provider} is limited until {until.isoformat(timespec='seconds')}: no new task starts on it")
 
+    def throttled(self, provider: str) -> None:
+        """The CLI is retrying HTTP 429s on ``provider``: pause new starts on it (``UNKNOWN_RESET_PAUSE``) until
+        it answers (a retry got through) or the pause ends; the task itself goes on."""
+        with self.cond:
+            gate = self._gate(provider)
+            if gate.limited_until is not None:
+                return
+            until = self.clock() + timedelta(seconds=UNKNOWN_RESET_PAUSE)
+            gate.limited_until, gate.soft, gate.open = until, True, False
+            self.progress.limited[provider] = until
+        self.notice(f"{provider} answers HTTP 429 (the CLI retries): no new task starts on it for now")
+
     def answered(self, provider: str) -> None:
         with self.cond:
             gate = self._gate(provider)
+            if gate.soft and gate.limited_until is not None:
+                gate.limited_until, gate.soft = None, False  # the 429s were passing
+                self.progress.limited.pop(provider, None)
             if not gate.open and gate.limited_until is None:
                 gate.open = True
                 gate.probing = None
@@ -511,7 +530,7 @@ class _Limits:
                     gate = self._gate(name)
                     if gate.limited_until is not None and gate.limited_until <= now:
                         gate.limited_until = None  # reset: probe it again, then stagger the starts
-                        gate.open = False
+                        gate.open = gate.soft = False
                         gate.stagger_left = max(0, self.concurrency - 1) if self.stagger > 0 else 0
                         gate.next_start = None
                         self.progress.limited.pop(name, None)
@@ -795,6 +814,9 @@ class _Engine:
         elif isinstance(ev, RateLimitEvent):
             if ev.status == "rejected" and ev.waitable:
                 self.limits.limited(ev.provider, ev.resets_at)
+        elif isinstance(ev, RetryEvent):
+            if ev.status == 429 and ev.provider:
+                self.limits.throttled(ev.provider)
         elif isinstance(ev, LimitWaitEvent):
             self.limits.limited(ev.provider, ev.resets_at)
         elif isinstance(ev, _ANSWERED) and ev.provider:
