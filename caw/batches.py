@@ -562,6 +562,11 @@ class _Limits:
                     continue
                 assert soonest is not None
                 until, name = soonest
+                if all(self._gate(n).soft for n in order):
+                    # only 429 back-pressure, no limit: hold the start (an answer elsewhere or the pause's end
+                    # wakes it), with or without auto-wait
+                    self.cond.wait(max(0.05, min((until - now).total_seconds(), 5.0)))
+                    continue
                 if not can_wait or (until - now).total_seconds() > max_wait:
                     why = f"{name} is limited in this batch until {until.isoformat(timespec='seconds')}"
                     raise UsageLimitError(name, why, resets_at=until, kind="usage")

@@ -341,3 +341,10 @@ def test_a_429_that_a_retry_gets_past_lifts_the_pause() -> None:
     agent = caw.Agent(provider=["claude", "codex"], runner=runner, auto_wait=False)
     results = run_all([f"t{n}" for n in range(4)], agent, concurrency=2)
     assert all(r.provider == "claude" for r in results) and seen.providers_called().count("codex") == 0
+
+
+def test_a_429_on_the_only_provider_holds_starts_without_failing_them() -> None:
+    runner, seen = _retrying_429(None)
+    agent = caw.Agent(provider="claude", runner=runner, auto_wait=False)
+    results = run_all([f"t{n}" for n in range(3)], agent, concurrency=3)
+    assert all(r.ok and r.provider == "claude" for r in results) and len(seen.calls) == 3
