@@ -806,6 +806,7 @@ class _Engine:
             with self.lock:
                 self._sessions.pop(task.key, None)
                 self.progress.running.pop(task.key, None)
+                self.progress.waiting.pop(task.key, None)
 
     def _cancelled(self, task: BatchTask) -> None:
         with self.lock:
@@ -824,7 +825,12 @@ class _Engine:
                 self.limits.throttled(ev.provider)
         elif isinstance(ev, LimitWaitEvent):
             self.limits.limited(ev.provider, ev.resets_at)
+            with self.lock:
+                self.progress.waiting[key] = ev.wake_at  # its own session waits (the Agent's auto-wait)
         elif isinstance(ev, _ANSWERED) and ev.provider:
+            if key in self.progress.waiting:
+                with self.lock:
+                    self.progress.waiting.pop(key, None)
             # the attempts before this answer failed over: learn their limits before opening this provider
             for a in session.trajectory.attempts:
                 if a.reason in ("rate_limited", "cooldown"):
