@@ -65,7 +65,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from caw.errors import ConfigurationError, ConversationNotFound, FirstOutputTimeout
-from caw.events import Event, RawEvent, ResultEvent, RetryEvent, SessionStarted, WarningEvent
+from caw.events import ErrorEvent, Event, RawEvent, ResultEvent, RetryEvent, SessionStarted, WarningEvent
 from caw.providers.base import Provider, RunConfig, TurnParser, TurnRequest, WarmClient, WarmClosed
 from caw.transport.longlived import EOF, LongLivedProcess
 from caw.transport.process import ProcessSpec
@@ -99,7 +99,8 @@ class OpencodeWarmClient(WarmClient):
     Made by ``OpencodeProvider.warm_client``, which passes what it computes for a cold ``run`` too:
     ``serve_env`` (the variables caw adds to opencode's environment) and ``model`` (``providerID``, ``modelID``).
     ``status_poll_s``: seconds without an event of the running turn after which the status is asked (the
-    backstop for a dropped stream or a missing idle). ``clock`` is the monotonic clock (tests inject one).
+    backstop for a dropped stream or a missing idle). ``discard_after_s``: seconds after which a prompt the
+    server accepted but never stored (and the session is idle) fails the turn. ``clock`` is the monotonic clock.
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class OpencodeWarmClient(WarmClient):
         model: tuple[str, str] | None = None,
         output_format: Mapping[str, Any] | None = None,
         status_poll_s: float = 2.0,
+        discard_after_s: float = 60.0,
         http_timeout_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -122,6 +124,7 @@ class OpencodeWarmClient(WarmClient):
         #: the ``structured`` value of the last turn's final assistant message (with ``output_format``)
         self.last_structured: Any = None
         self.status_poll_s = status_poll_s
+        self.discard_after_s = discard_after_s
         self.http_timeout_s = http_timeout_s
         self._clock = clock
         self._password = secrets.token_urlsafe(24)
@@ -203,14 +206,15 @@ class OpencodeWarmClient(WarmClient):
             return []
         out: list[Event] = state.pending
         state.pending = []
-        deadline = self._clock() + max(0.0, timeout)
+        # the wait is real time (the queue's); the injected clock is the turn's (backstop, discard allowance)
+        deadline = time.monotonic() + max(0.0, timeout)
         while not state.done:
-            wait = deadline - self._clock()
+            wait = deadline - time.monotonic()
             try:
                 kind, item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
                 out += self._backstop(state)
-                if out or state.done or self._clock() >= deadline:
+                if out or state.done or time.monotonic() >= deadline:
                     break
                 continue
             out += self._handle(state, kind, item)
@@ -560,7 +564,18 @@ class OpencodeWarmClient(WarmClient):
                 user = info.get("id")
                 break
         if user is None:
-            return self._finish(state) if state.interrupted and not final else []
+            if final:
+                return []
+            if state.interrupted:
+                return self._finish(state)
+            if not state.running and self._clock() - state.started_at >= self.discard_after_s:
+                # anomalyco/opencode#26635: prompt_async said 204, and the prompt never reached the session
+                state.done = True
+                message = (
+                    f"opencode serve accepted the prompt but did not store or run it within {self.discard_after_s:g}s"
+                )
+                return [ErrorEvent(provider=self.provider.name, kind="unknown", message=message)]
+            return []
         state.user_id = str(user)
         out: list[Event] = []
         answers = [m for m in messages if m["info"].get("role") == "assistant" and m["info"].get("parentID") == user]

@@ -439,3 +439,25 @@ def test_opencode_close_stops_the_server_process(fake: FakeServe, client: Openco
     assert not client.alive
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_opencode_prompt_async_silently_discarded_is_a_turn_failure(fake: FakeServe, tmp_path: Path) -> None:
+    """anomalyco/opencode#26635: ``prompt_async`` answers 204 and the prompt never reaches the session."""
+    now = [0.0]
+    c = make_client(fake, tmp_path, discard_after_s=30.0, clock=lambda: now[0])
+    try:
+        fake.on_prompt = None  # accepted, then nothing: no user message, no busy
+        c.start(TurnRequest("x"), timeout=None)
+        c.begin(TurnRequest("x", resume_key=c.resume_key))
+        events = c.poll(0.05)
+        now[0] = 29.0
+        events += c.poll(0.05)
+        assert not c.turn_done  # still within the allowance
+        now[0] = 31.0
+        events += c.poll(0.05)
+        assert c.turn_done
+        fatal = [e for e in events if isinstance(e, ErrorEvent) and e.fatal]
+        assert len(fatal) == 1 and "did not store or run it" in fatal[0].message
+        assert c.alive  # the server lives on for the next message
+    finally:
+        c.close(0.0)
