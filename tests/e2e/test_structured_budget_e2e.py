@@ -215,3 +215,15 @@ def test_caw_run_max_cost_exits_6_and_reports_the_cost(claude: LiveFactory, code
     refused = _caw(other, "-p", "codex", "--max-cost", "1", "hi")
     assert refused.returncode == 2 and "reports tokens only" in refused.stderr
     assert other.server.model_requests == []
+
+
+def test_claude_max_turns_is_its_own_cap_and_the_same_error(claude: LiveFactory) -> None:
+    """``max_turns`` reaches claude as ``--max-turns``: its ``error_max_turns`` result is caw's BudgetExceeded."""
+    run = claude()
+    run.server.enqueue(ToolCall("echo one"), ToolCall("echo two"), Text("done"))
+    with pytest.raises(caw.BudgetExceeded) as info:
+        run.agent(tools=caw.ToolGroup.EXEC).completion("Run both", max_turns=1)
+    err = info.value
+    assert (err.budget, err.limit, err.native) == ("turns", 1, True)
+    assert len(run.server.model_requests) == 1  # claude stopped itself before a second model call
+    assert err.turn is not None and err.turn.status == "cancelled"
