@@ -37,7 +37,10 @@ The turn's end is ``session.idle`` or ``session.status`` ``idle`` **after** the 
   reconnect), ``GET /session/status`` is asked; once the session is not busy, ``GET /session/{id}/message``
   is read and every part not yet emitted is emitted from it, and the turn ends when the last assistant
   message has ``time.completed`` (``test_opencode_missing_session_idle``, ``test_opencode_sse_dropped_mid_turn``).
-  The SSE stream is reconnected whenever it drops.
+  The SSE stream is reconnected whenever it drops;
+* ``prompt_async`` may accept a prompt that never reaches the session (#26635): idle, and no user message
+  newer than the prompt after ``discard_after_s``, fails the turn
+  (``test_opencode_prompt_async_silently_discarded_is_a_turn_failure``).
 
 Structured output: set ``client.output_format = {"type": "json_schema", "schema": {...}, "retryCount": 2}``
 (or pass ``output_format=`` to the constructor) and every prompt carries it as opencode's ``format`` field;
