@@ -600,9 +600,9 @@ def known_limits() -> dict[str, datetime]:
     >>> known_limits()                                  # doctest: +SKIP
     {'claude': datetime.datetime(2026, 11, 22, 14, 3, tzinfo=datetime.timezone.utc)}
     """
-    from caw.state.ledger import CooldownStore
+    from caw.state.shared import default_ledger  # with CAW_STATE_URL: the fleet's shared ledger too (issue 19)
 
-    return {name: c.until for name, c in CooldownStore.default().active().items()}
+    return {name: c.until for name, c in default_ledger().active().items()}
 
 
 __all__ = [

@@ -447,3 +447,19 @@ def test_a_probe_that_never_ends_holds_the_others_only_probe_wait_seconds(
     off = SharedLedger(link_to(redis_server), directory=tmp_path / "off", probe_wait=0, sleep=t.sleep)
     count = len(t.sleeps)
     assert off.admit("opencode") is None and len(t.sleeps) == count
+
+
+def test_an_agent_whose_redis_is_down_at_start_answers_and_warns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "data"))
+    dead = RedisServer()  # nothing listens on its port
+    runner = ScriptedRunner({"claude": ["first", "second"]})
+    agent = caw.Agent(provider="claude", runner=runner, state_url=dead.url, data_dir=tmp_path / "sessions")
+    session = agent.start_session()
+    assert session.send("one").result == "first"
+    assert session.send("two").result == "second"
+    session.end()
+    err = capsys.readouterr().err
+    assert err.count("is unreachable") == 1, err
+    assert caw.list_sessions(tmp_path / "sessions")[0].turns == 2  # the local files have every turn
