@@ -164,7 +164,8 @@ def structured_result(call: CallOptions, turn: Turn, provider: Provider | None) 
     if result is not None and result.structured is not None:
         data, have = result.structured, True
         raw = json.dumps(data, ensure_ascii=False)
-    elif not raw.strip() and result is not None and result.text:
+    elif result is not None and result.text and result.text.strip():
+        # the CLI's final answer: claude's result is its last message, where turn.result joins every message
         raw = result.text
     if have and not turn.result.strip():
         turn.output.append(TextBlock(text=raw))  # Turn.result is the raw answer, as on the other CLIs

@@ -206,7 +206,28 @@ def extract_json(text: str) -> Any:
             return json.loads(candidate)
         except ValueError:
             continue
+    last = _last_value(stripped)
+    if last is not None:
+        return last
     raise ValueError("the reply holds no JSON value", [f"not JSON: {_clip(stripped)}"])
+
+
+def _last_value(text: str) -> Any:
+    """The last JSON object or array embedded in ``text`` (``'{"a": 1} then {"a": 2}'`` -> ``{"a": 2}``)."""
+    decoder = json.JSONDecoder()
+    found: Any = None
+    i = 0
+    while i < len(text):
+        if text[i] in "{[":
+            try:
+                value, end = decoder.raw_decode(text, i)
+            except ValueError:
+                i += 1
+                continue
+            found, i = value, end
+        else:
+            i += 1
+    return found
 
 
 def _clip(text: str, limit: int = 200) -> str:

@@ -227,3 +227,14 @@ def test_claude_max_turns_is_its_own_cap_and_the_same_error(claude: LiveFactory)
     assert (err.budget, err.limit, err.native) == ("turns", 1, True)
     assert len(run.server.model_requests) == 1  # claude stopped itself before a second model call
     assert err.turn is not None and err.turn.status == "cancelled"
+
+
+def test_claude_json_schema_text_answer_without_structured_output(claude: LiveFactory) -> None:
+    """A model that answers --json-schema in text: claude asks once more for its StructuredOutput tool, then
+    ends the turn as a success with the last text as ``result`` and no ``structured_output``. caw validates
+    that text (the turn's text joins both answers)."""
+    run = claude()
+    run.server.enqueue(Text(json.dumps(_ANSWER)), Text(json.dumps(_ANSWER)))
+    traj = run.agent().completion("Describe Ada", output=Person)
+    assert traj.parsed == Person.model_validate(_ANSWER)
+    assert len(traj.turns) == 1 and len(run.server.model_requests) == 2

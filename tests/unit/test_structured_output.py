@@ -215,6 +215,8 @@ def test_output_must_be_a_type_or_a_schema() -> None:
 def test_extract_json_finds_fenced_and_embedded_values() -> None:
     assert extract_json('{"a": 1}') == {"a": 1}
     assert extract_json("text\n```\n[1, 2]\n```\n") == [1, 2]
+    assert extract_json('{"a": 1}{"a": 2}') == {"a": 2}  # two answers in a row: the last one
+    assert extract_json('First {"a": 1}, then corrected: {"a": 3}.') == {"a": 3}
     with pytest.raises(ValueError):
         extract_json("no json")
 
