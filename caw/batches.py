@@ -446,6 +446,8 @@ class _Limits:
         self.notice = notice
         self.gates: dict[str, _Gate] = {}
         self.probe_patience = PROBE_PATIENCE
+        #: task key -> the staggered start it waits for
+        self._slots: dict[str, datetime] = {}
 
     def _gate(self, name: str) -> _Gate:
         return self.gates.setdefault(name, _Gate())
@@ -519,67 +521,84 @@ class _Limits:
         when the batch is cancelled meanwhile.
         """
         with self.cond:
-            while True:
-                if self.stop.is_set():
-                    raise _Stopped
-                now = self.clock()
-                usable: list[str] = []
-                skips: list[Attempt] = []
-                soonest: tuple[datetime, str] | None = None
-                for name in order:
-                    gate = self._gate(name)
-                    if gate.limited_until is not None and gate.limited_until <= now:
-                        gate.limited_until = None  # reset: probe it again, then stagger the starts
-                        gate.open = gate.soft = False
-                        gate.stagger_left = max(0, self.concurrency - 1) if self.stagger > 0 else 0
-                        gate.next_start = None
-                        self.progress.limited.pop(name, None)
-                    if gate.limited_until is not None:
-                        until = gate.limited_until
-                        why = f"limited in this batch until {until.isoformat(timespec='seconds')}"
-                        skips.append(Attempt(provider=name, reason="cooldown", resets_at=until, error=why))
-                        if soonest is None or until < soonest[0]:
-                            soonest = (until, name)
-                        continue
-                    usable.append(name)
-                if usable:
-                    gate = self._gate(usable[0])
-                    if gate.open:
-                        delay = self._stagger_delay(gate, now)
-                        if delay <= 0:
-                            return usable, skips
-                        self._sleep(key, now + timedelta(seconds=delay))
-                        continue
-                    if gate.probing is None:
-                        gate.probing = key
-                        gate.probe_started = time.monotonic()
-                        return usable, skips
-                    patience = gate.probe_started + self.probe_patience - time.monotonic()
-                    if patience <= 0:
-                        gate.open = True  # a slow first answer, not a limit: stop holding the others
-                        continue
-                    self.cond.wait(patience)  # a probe is out: its answer (or limit) wakes us
-                    continue
-                assert soonest is not None
-                until, name = soonest
-                if all(self._gate(n).soft for n in order):
-                    # only 429 back-pressure, no limit: hold the start (an answer elsewhere or the pause's end
-                    # wakes it), with or without auto-wait
-                    self.cond.wait(max(0.05, min((until - now).total_seconds(), 5.0)))
-                    continue
-                if not can_wait or (until - now).total_seconds() > max_wait:
-                    why = f"{name} is limited in this batch until {until.isoformat(timespec='seconds')}"
-                    raise UsageLimitError(name, why, resets_at=until, kind="usage")
-                self._sleep(key, until + timedelta(seconds=buffer))
+            try:
+                return self._admit(key, order, can_wait=can_wait, max_wait=max_wait, buffer=buffer)
+            finally:
+                self._slots.pop(key, None)
 
-    def _stagger_delay(self, gate: _Gate, now: datetime) -> float:
-        if gate.stagger_left <= 0:
-            return 0.0
-        if gate.next_start is None or gate.next_start <= now:
+    def _admit(
+        self, key: str, order: tuple[str, ...], *, can_wait: bool, max_wait: float, buffer: float
+    ) -> tuple[list[str], list[Attempt]]:
+        # called with the lock held
+        while True:
+            if self.stop.is_set():
+                raise _Stopped
+            now = self.clock()
+            usable: list[str] = []
+            skips: list[Attempt] = []
+            soonest: tuple[datetime, str] | None = None
+            for name in order:
+                gate = self._gate(name)
+                if gate.limited_until is not None and gate.limited_until <= now:
+                    gate.limited_until = None  # reset: probe it again, then stagger the starts
+                    gate.open = gate.soft = False
+                    gate.stagger_left = max(0, self.concurrency - 1) if self.stagger > 0 else 0
+                    gate.next_start = None
+                    self.progress.limited.pop(name, None)
+                if gate.limited_until is not None:
+                    until = gate.limited_until
+                    why = f"limited in this batch until {until.isoformat(timespec='seconds')}"
+                    skips.append(Attempt(provider=name, reason="cooldown", resets_at=until, error=why))
+                    if soonest is None or until < soonest[0]:
+                        soonest = (until, name)
+                    continue
+                usable.append(name)
+            if usable:
+                gate = self._gate(usable[0])
+                if gate.open:
+                    delay = self._stagger_delay(key, gate, now)
+                    if delay <= 0:
+                        return usable, skips
+                    self._sleep(key, now + timedelta(seconds=delay))
+                    continue
+                if gate.probing is None:
+                    gate.probing = key
+                    gate.probe_started = time.monotonic()
+                    if gate.stagger_left > 0:  # after a reset the probe is the first of the staggered starts
+                        gate.next_start = now + timedelta(seconds=self._spacing())
+                    return usable, skips
+                patience = gate.probe_started + self.probe_patience - time.monotonic()
+                if patience <= 0:
+                    gate.open = True  # a slow first answer, not a limit: stop holding the others
+                    continue
+                self.cond.wait(patience)  # a probe is out: its answer (or limit) wakes us
+                continue
+            assert soonest is not None
+            until, name = soonest
+            if all(self._gate(n).soft for n in order):
+                # only 429 back-pressure, no limit: hold the start (an answer elsewhere or the pause's end
+                # wakes it), with or without auto-wait
+                self.cond.wait(max(0.05, min((until - now).total_seconds(), 5.0)))
+                continue
+            if not can_wait or (until - now).total_seconds() > max_wait:
+                why = f"{name} is limited in this batch until {until.isoformat(timespec='seconds')}"
+                raise UsageLimitError(name, why, resets_at=until, kind="usage")
+            self._sleep(key, until + timedelta(seconds=buffer))
+
+    def _stagger_delay(self, key: str, gate: _Gate, now: datetime) -> float:
+        """Seconds until ``key``'s staggered start: a slot is taken once and kept while it waits for it."""
+        slot = self._slots.get(key)
+        if slot is None:
+            if gate.stagger_left <= 0:
+                return 0.0
+            slot = max(now, gate.next_start or now)
+            gate.next_start = slot + timedelta(seconds=self._spacing())
             gate.stagger_left -= 1
-            gate.next_start = now + timedelta(seconds=self.stagger + self.rng.uniform(0, self.stagger / 2))
-            return 0.0
-        return (gate.next_start - now).total_seconds()
+            self._slots[key] = slot
+        return max(0.0, (slot - now).total_seconds())
+
+    def _spacing(self) -> float:
+        return self.stagger + self.rng.uniform(0, self.stagger / 2)
 
     def _sleep(self, key: str, until: datetime) -> None:
         """Wait (the lock released) until ``until`` or a cancel."""
