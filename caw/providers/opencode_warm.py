@@ -452,6 +452,8 @@ class OpencodeWarmClient(WarmClient):
         if state.roles[mid] != "assistant":
             return  # a late update of an earlier turn's answer
         state.running = True
+        if (info.get("time") or {}).get("completed") or info.get("error"):
+            state.answered = True
         if info.get("structured") is not None:
             self.last_structured = info["structured"]
 
@@ -492,8 +494,10 @@ class OpencodeWarmClient(WarmClient):
     def _idle(self, state: _TurnState) -> list[Event]:
         if not (state.running or state.interrupted):
             return []  # idle before the turn ran: a stale one, or the server still preparing the prompt
-        if state.verify_idle:
-            state.check_now = True  # first words of a reconnected stream: the status decides (the backstop)
+        if state.verify_idle or not (state.answered or state.errors or state.interrupted):
+            # first words of a reconnected stream, or an idle while no answer of the turn is complete (a stale
+            # one, from an earlier abort): the status and the stored messages decide (the backstop)
+            state.check_now = True
             return []
         out: list[Event] = []
         if state.dropped:
@@ -617,6 +621,7 @@ class _TurnState:
         self.dropped = False
         self.check_now = False
         self.verify_idle = False
+        self.answered = False  # an assistant message of the turn completed (or failed)
         self.done = False
         self.last_event_at = started_at
         self.last_check_at = started_at

@@ -323,6 +323,30 @@ def test_opencode_status_idle_before_busy_is_not_the_end(fake: FakeServe, client
     assert texts(events) == ["late but whole"] and isinstance(events[-1], ResultEvent)
 
 
+def test_opencode_stale_idle_mid_turn_is_checked(fake: FakeServe, client: OpencodeWarmClient) -> None:
+    """An idle while the turn runs and no answer is complete (an earlier abort's late idle) is asked about."""
+    inner = answer("the real end")
+    gate: list[tuple[FakeServe, str, dict[str, Any]]] = []
+
+    def on_prompt(f: FakeServe, sid: str, body: dict[str, Any]) -> None:
+        f.status(sid, "busy")
+        f.emit(status_ev(sid, "busy"), status_ev(sid, "idle"), idle_ev(sid))  # busy, then a stale idle
+        gate.append((f, sid, body))
+
+    fake.on_prompt = on_prompt
+    client.start(TurnRequest("x"), timeout=10)
+    client.begin(TurnRequest("x", resume_key=client.resume_key))
+    events: list[Event] = []
+    for _ in range(4):
+        events += client.poll(0.1)
+    assert not client.turn_done  # the status said busy
+    inner(*gate[0])
+    give_up = time.monotonic() + 10
+    while not client.turn_done and time.monotonic() < give_up:
+        events += client.poll(0.2)
+    assert texts(events) == ["the real end"] and isinstance(events[-1], ResultEvent)
+
+
 def test_opencode_idle_sent_on_connect_is_ignored(fake: FakeServe, client: OpencodeWarmClient) -> None:
     """anomalyco/opencode#26635: a (re)connected stream starts with ``session.idle``; mid-turn it is stale."""
     inner = answer("whole answer")
