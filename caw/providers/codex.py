@@ -179,6 +179,7 @@ class CodexProvider(Provider):
             # outlives the session, and caw would kill it on the way out like any other leftover
             cmd.argv.append("--no-daemon")
         cmd.argv += config_args(config, cmd.temp_paths)
+        cmd.argv += direct_mcp_tools(self.executable(binary), config)  # MCP tools offered directly here too
         if prompt:
             if fits_argv(prompt):
                 cmd.argv += ["--", prompt]  # `--`: a prompt may start with "-" (clap takes it for an option)
