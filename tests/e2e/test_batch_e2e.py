@@ -133,6 +133,25 @@ def test_a_provider_limited_from_the_start_is_asked_once_not_once_per_slot(claud
     assert len(codex.model_requests) == 6
 
 
+@pytest.fixture
+def claude_oauth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    yield from live_factory("claude", tmp_path, monkeypatch)
+
+
+def test_one_provider_limited_waits_for_the_reset_without_requests_then_finishes(claude_oauth: LiveFactory) -> None:
+    live = claude_oauth(oauth=True)  # the subscription path reports resetsAt and does not retry
+    limited = HARNESSES["claude"].rate_limited
+    assert limited is not None
+    reset = time.time() + 4
+    live.server.enqueue(limited(int(reset) + 1))
+    agent = live.agent(wait_buffer=0, max_wait=60)
+    results = list(caw.batch([f"job {n}" for n in range(3)], agent=agent, concurrency=2))
+    assert all(r.ok and r.provider == "claude" for r in results), [r.error for r in results]
+    times = sorted(r.t for r in live.server.model_requests)
+    assert len(times) == 4  # the limited one, its own retry, and the other two once each
+    assert all(t >= int(reset) + 1 - 0.5 for t in times[1:])  # nobody asked while it was limited
+
+
 def _batch_cmd(tasks: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "caw", "batch", str(tasks), "--out", str(out), "-j", "2", "--provider", "codex",
             "--model", HARNESSES["codex"].agent_kwargs["model"], "--no-wait"]  # fmt: skip
