@@ -122,6 +122,8 @@ class OpencodeProvider(Provider):
     #: its credential variables: caw masks their values in what it writes and prints (issue 17.4)
     #: step_finish.cost: tokens times the model's configured price (None when it has none: issue 16)
     reports_cost = True
+    #: the warm client sends ``output_schema`` as the prompt's ``format`` (a cold run is asked in the prompt)
+    warm_request_fields: ClassVar[frozenset[str]] = frozenset({"output_schema"})
     secret_env_vars: ClassVar[tuple[str, ...]] = (
         "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY",
     )  # fmt: skip

@@ -193,7 +193,9 @@ class OpencodeWarmClient(WarmClient):
             body["model"] = self._model
         if self.config.reasoning:
             body["variant"] = self.config.reasoning
-        if self.output_format is not None:
+        if request.output_schema is not None:  # output= (issue 16): this turn's schema, opencode's own retries
+            body["format"] = {"type": "json_schema", "schema": request.output_schema, "retryCount": 1}
+        elif self.output_format is not None:
             body["format"] = self.output_format
         status, answer = self._call("POST", f"/session/{quote(sid)}/prompt_async", body)
         if status == 404:

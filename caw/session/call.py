@@ -103,8 +103,8 @@ def prepare(
         if provider.output_schema_mode == "prompt":
             changes["prompt"] = request.prompt + call.output.instruction()
             record_input = record_input if record_input is not None else request.prompt
-        else:
-            changes["output_schema"] = call.output.schema
+        # a prompt-mode CLI's cold run ignores it; its warm client may take it (opencode serve's ``format``)
+        changes["output_schema"] = call.output.schema
     changes.update(native_caps(scopes(ledger, call)))
     return (replace(request, **changes) if changes else request), record_input
 

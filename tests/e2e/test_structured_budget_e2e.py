@@ -37,6 +37,11 @@ def claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFact
     yield from live_factory("claude", tmp_path / "claude", monkeypatch)
 
 
+@pytest.fixture
+def opencode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveFactory]:
+    yield from live_factory("opencode", tmp_path / "opencode", monkeypatch)
+
+
 def processes_in(directory: Path) -> list[int]:
     """Live processes whose working directory is ``directory`` (the CLI and every tool it started there)."""
     found = []
@@ -238,3 +243,17 @@ def test_claude_json_schema_text_answer_without_structured_output(claude: LiveFa
     traj = run.agent().completion("Describe Ada", output=Person)
     assert traj.parsed == Person.model_validate(_ANSWER)
     assert len(traj.turns) == 1 and len(run.server.model_requests) == 2
+
+
+def test_opencode_warm_sends_the_schema_as_format(opencode: LiveFactory) -> None:
+    """A warm opencode (``opencode serve``) gets the schema as the prompt's ``format``: opencode offers the model
+    a StructuredOutput tool with tool_choice required, and the assistant message's ``structured`` is the answer."""
+    run = opencode()
+    run.server.enqueue(ToolCall("", tool="StructuredOutput", input=_ANSWER))
+    with run.agent(warm=True).start_session() as session:
+        turn = session.send("Describe Ada", output=Person)
+    assert turn.parsed == Person.model_validate(_ANSWER)
+    assert json.loads(turn.result) == _ANSWER  # the structured answer, as the turn's text
+    body = run.server.model_requests[0].body or {}
+    assert body.get("tool_choice") == "required"
+    assert "StructuredOutput" in [(t.get("function") or {}).get("name") for t in body.get("tools", [])]

@@ -90,7 +90,7 @@ def test_opencode_is_asked_for_json_in_the_prompt_and_the_users_input_is_recorde
     runner = ScriptedRunner({"opencode": ['Sure! {"x": 3, "y": 4} Hope that helps.']})
     traj = caw.Agent(provider="opencode", runner=runner).completion("where?", output=Point)
     request = runner.calls[0][1]
-    assert request.output_schema is None  # no schema flag on `opencode run`
+    assert request.output_schema == output_spec(Point).schema  # `opencode run` ignores it; the warm client takes it
     assert request.prompt.startswith("where?") and "JSON schema" in request.prompt
     assert traj.turns[0].input == "where?"
     assert traj.turns[0].parsed == Point(3, 4)
