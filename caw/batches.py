@@ -86,8 +86,10 @@ DEFAULT_STAGGER = 2.0
 #: turn that thinks for minutes must not make the batch sequential
 PROBE_PATIENCE = 20.0
 #: task keys besides ``prompt`` and ``id``: per-task Agent overrides
+#: task keys that are options of the send itself (structured output and the task's budget), not of the Agent
+_CALL_KEYS = ("output", "max_cost_usd", "max_tokens", "max_turns", "max_duration")
 _TASK_KEYS = frozenset(
-    {"cwd", "model", "provider", "output", "reasoning", "tools", "system_prompt", "timeout", "metadata"}
+    {"cwd", "model", "provider", "reasoning", "tools", "system_prompt", "timeout", "metadata", *_CALL_KEYS}
 )
 #: events that show the model answered (the CLI's own start-up lines do not)
 _ANSWERED = (TextEvent, ThinkingEvent, ToolCallEvent, UsageEvent, ResultEvent)
@@ -759,7 +761,7 @@ class _Engine:
         return resolve_order(provider)
 
     def _overrides(self, task: BatchTask, order: tuple[str, ...], usable: list[str]) -> dict[str, Any]:
-        kw = {k: v for k, v in task.overrides.items() if k not in ("output", "provider")}
+        kw = {k: v for k, v in task.overrides.items() if k not in (*_CALL_KEYS, "provider")}
         if tuple(usable) != order:
             # the skipped providers leave the order: keep each remaining provider's own model and flags
             base = self.agent._with({k: v for k, v in kw.items() if k in ("model",)} | {"provider": list(order)})
@@ -782,7 +784,7 @@ class _Engine:
         skips: list[Attempt] = []
         session: Any = None
         try:
-            call = {"output": task.overrides["output"]} if "output" in task.overrides else {}
+            call = {k: task.overrides[k] for k in _CALL_KEYS if k in task.overrides}
             order = self._order(task)
             with self.lock:
                 self.progress.waiting.pop(task.key, None)
@@ -1055,8 +1057,10 @@ def batch(tasks: Iterable[str | Mapping[str, Any] | BatchTask], *, agent: Agent 
 
     A task is a prompt string or a dict: ``prompt`` (required), ``id`` (the results-file key; else a hash of
     the task), and per-task ``cwd``, ``model``, ``provider``, ``reasoning``, ``tools``, ``system_prompt``,
-    ``timeout``, ``metadata``. ``results=PATH`` appends each result to a JSONL file and skips the tasks it
-    already holds on a re-run (``retry_failed=True`` runs the failed ones again). ``options``: ``clock`` and
+    ``timeout``, ``metadata``, and the send's own ``output`` (a schema: ``BatchResult.parsed``) and budget
+    (``max_cost_usd``, ``max_tokens``, ``max_turns``, ``max_duration``). ``results=PATH`` appends each
+    result to a JSONL file and skips the tasks it already holds on a re-run (``retry_failed=True`` runs the
+    failed ones again). ``options``: ``clock`` and
     ``sleeper`` (the limit waits, as ``Agent(clock=, sleeper=)``), ``stagger`` (seconds between starts after
     a limit resets), ``seed`` (the jitter), ``describe`` (exception -> (exit code, class name)), ``on_notice``
     (a ``str -> None`` for the batch's own notices, e.g. a provider paused).

@@ -348,3 +348,14 @@ def test_a_429_on_the_only_provider_holds_starts_without_failing_them() -> None:
     agent = caw.Agent(provider="claude", runner=runner, auto_wait=False)
     results = run_all([f"t{n}" for n in range(3)], agent, concurrency=3)
     assert all(r.ok and r.provider == "claude" for r in results) and len(seen.calls) == 3
+
+
+def test_a_task_output_schema_reaches_the_turn_and_its_parsed_answer_the_result(tmp_path: Path) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    runner = ScriptedRunner({"codex": ['{"n": 7}']})
+    out = tmp_path / "r.jsonl"
+    (r,) = run_all([{"id": "a", "prompt": "count", "output": schema, "max_turns": 3}],
+                   caw.Agent(provider="codex", runner=runner), results=out)  # fmt: skip
+    assert r.ok and r.parsed == {"n": 7}, r.error
+    assert runner.calls[0][1].output_schema is not None
+    assert json.loads(out.read_text())["parsed"] == {"n": 7}
