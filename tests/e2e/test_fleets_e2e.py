@@ -81,7 +81,11 @@ def test_handle_resumes_on_another_machine_through_redis(live: LiveFactory, redi
     assert not any(CANARY.encode() in unpack_all(v) for v in stored if v.startswith(b"CAWREC1"))
     b_env, b_work = machine(live, redis_server.url, run.root / "machine-b")
     run.server.enqueue(Text("You asked me to remember PELICAN."))
-    result = json.loads(run_py(MACHINE_B, [handle, str(b_work)], b_env, b_work))
+    if name == "claude":  # resume_session from Python
+        result = json.loads(run_py(MACHINE_B, [handle, str(b_work)], b_env, b_work))
+    else:  # `caw resume` from a shell
+        doc = json.loads(caw_cli(["resume", "--json", handle, "which word did I ask you to remember?"], b_env, b_work))
+        result = {"result": doc["result"], "provider": doc["agent"], "inputs": [t["input"] for t in doc["turns"]]}
     assert result["result"] == "You asked me to remember PELICAN."
     assert result["provider"] == name
     # B holds A's trajectory too, as it was stored: with the secret masked
