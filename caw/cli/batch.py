@@ -299,15 +299,16 @@ def run_batch(
         view = LiveProgress(Console(file=stderr, highlight=False), clock=clock)
     else:
         view = PlainLog(stderr, clock=clock)
-    kwargs = args.agent_kwargs()
-    kwargs.pop("wait_display", None)  # N countdowns on one terminal would fight: waits are log lines
-    kwargs["wait_output"] = view.line
-    agent = make_agent(context, **kwargs)
     lock = threading.Lock()
 
     def notice(text: str) -> None:
         with lock:
-            view.line(text)
+            view.line(text.removeprefix("caw: "))
+
+    kwargs = args.agent_kwargs()
+    kwargs.pop("wait_display", None)  # N countdowns on one terminal would fight: waits are log lines
+    kwargs["wait_output"] = notice  # the sessions' own limit waits, from the worker threads
+    agent = make_agent(context, **kwargs)
 
     batch = Batch(
         tasks, agent=agent, concurrency=concurrency, results=out, retry_failed=retry_failed, describe=describe,

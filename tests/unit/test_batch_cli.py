@@ -213,3 +213,32 @@ def test_step_summary_snapshot() -> None:
         "| task | provider | error | exit |\n|---|---|---|---|\n"
         "| t05 |  | UsageLimitError: codex hit its limit resets soon | 75 |\n\n"
     )
+
+
+def test_a_limit_with_max_wait_waits_and_every_task_succeeds(tmp_path: Path) -> None:
+    import threading
+
+    now = [datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)]
+    lock = threading.Lock()
+
+    def clock() -> datetime:
+        with lock:
+            return now[0]
+
+    def sleeper(seconds: float, cancel: threading.Event) -> bool:
+        with lock:
+            now[0] += timedelta(seconds=seconds)
+        return cancel.is_set()
+
+    limit = UsageLimitError("codex", "limit", resets_at=now[0] + timedelta(minutes=10), kind="session")
+    runner = ScriptedRunner({"codex": [limit, "fine"]})
+    tasks = write_tasks(tmp_path / "tasks.jsonl", ["a", "b", "c"])
+    context = CliContext(agent_options={"runner": runner, "clock": clock, "sleeper": sleeper})
+    r = CliRunner().invoke(
+        app, ["batch", str(tasks), "-p", "codex", "-j", "2", "--max-wait", "1h", "--out", str(tmp_path / "o.jsonl")],
+        obj=context,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "caw batch: codex is limited until 2026-12-04T12:10:00+00:00: no new task starts on it" in r.stderr
+    assert "caw batch: codex usage limit" in r.stderr  # the session's own wait line, as a batch line
+    assert "3 of 3 succeeded" in r.stderr
