@@ -96,7 +96,9 @@ class AnthropicFake(FakeModelServer):
                 "type": "tool_use",
                 "id": reply.call_id or self.new_id("toolu_fake_"),
                 "name": resolve_tool(reply.tool, _offered(body)) if reply.tool else "Bash",
-                "input": reply.input if reply.input is not None else {"command": reply.command, "description": reply.description},
+                "input": reply.input
+                if reply.input is not None
+                else {"command": reply.command, "description": reply.description},
             }
             return [block], "tool_use", reply.usage
         if isinstance(reply, Drop):
