@@ -70,7 +70,6 @@ def usage_outputs(outcome: Outcome) -> dict[str, str]:
     return {"cost_usd": cost, **{k: str(getattr(usage, k)) for k in USAGE_KEYS[1:]}}
 
 
-
 def format_outputs(values: Mapping[str, str]) -> str:
     """``name=value`` lines; a value with a line break in the multiline-safe ``name<<DELIM`` form."""
     lines: list[str] = []

@@ -430,10 +430,7 @@ class Session:
         for server in setup.tool_servers:
             endpoint.mount(
                 server.name,
-                [
-                    Tool(t.name, t.description, t.input_schema, functools.partial(executor.run, t))
-                    for t in server.tools
-                ],
+                [Tool(t.name, t.description, t.input_schema, functools.partial(executor.run, t)) for t in server.tools],
             )
         if setup.permission_callback is not None:
             endpoint.mount(PERMISSION_SERVER, [permission_tool(setup.permission_callback)])

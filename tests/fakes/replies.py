@@ -119,6 +119,7 @@ def resolve_tool(wanted: str, offered: list[str]) -> str:
             return found[0]
     return wanted
 
+
 _KINDS: dict[str, type[Any]] = {
     "text": Text,
     "echo": Echo,
