@@ -45,9 +45,37 @@ def record_home(provider: str, config_home: str | None, env: Mapping[str, str]) 
     raise CawError(f"caw does not know where {provider} keeps its conversations")
 
 
+#: claude cuts a longer slug here and appends a hash of the whole path (read from claude 2.1.332's bundle)
+_CLAUDE_SLUG_MAX = 200
+
+
 def claude_slug(cwd: str) -> str:
-    """claude's project directory name for ``cwd``: ``/work/a.b`` -> ``-work-a-b``."""
-    return _SLUG_RE.sub("-", cwd)
+    """claude's project directory name for ``cwd``: ``/work/a.b`` -> ``-work-a-b``; past 200 characters, the
+    first 200 and ``-<base-36 of |Java-style hash of cwd|>``, as claude 2.1.332 names it."""
+    # one "-" per UTF-16 code unit, as JavaScript's regex replaces them (an emoji is two)
+    slug = _SLUG_RE.sub(lambda m: "-" * (2 if ord(m.group()) > 0xFFFF else 1), cwd)
+    if len(slug) <= _CLAUDE_SLUG_MAX:
+        return slug
+    return f"{slug[:_CLAUDE_SLUG_MAX]}-{_base36(abs(_js_string_hash(cwd)))}"
+
+
+def _js_string_hash(text: str) -> int:
+    """``(h << 5) - h + charCodeAt(i) | 0`` over the UTF-16 code units, as a signed 32-bit int."""
+    units = text.encode("utf-16-le", "surrogatepass")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = ((h << 5) - h + (units[i] | units[i + 1] << 8)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
 
 
 def capture(handle: ResumeHandle, env: Mapping[str, str], provider: Provider | None = None) -> list[RecordFile]:
@@ -56,6 +84,8 @@ def capture(handle: ResumeHandle, env: Mapping[str, str], provider: Provider | N
     key = handle.resume_key
     if handle.provider == "claude":
         path = home / "projects" / claude_slug(handle.cwd) / f"{_safe(key)}.jsonl"
+        if not path.is_file():  # a slug caw computes differently from this claude: look for the id itself
+            path = next(iter(sorted((home / "projects").glob(f"*/{_safe(key)}.jsonl"))), path)
         return [RecordFile("transcript.jsonl", path.read_bytes(), "claude-transcript")] if path.is_file() else []
     if handle.provider == "codex":
         found = sorted((home / "sessions").glob(f"*/*/*/rollout-*-{_safe(key)}.jsonl"))

@@ -80,6 +80,9 @@ def test_handle_resumes_on_another_machine_through_redis(live: LiveFactory, redi
     assert stored and not any(CANARY.encode() in v for v in stored)  # the blobs are compressed: look inside
     assert not any(CANARY.encode() in unpack_all(v) for v in stored if v.startswith(b"CAWREC1"))
     b_env, b_work = machine(live, redis_server.url, run.root / "machine-b")
+    if name == "claude":  # a checkout path past claude's 200-character project slug: named by a hash
+        b_work = b_work / ("long-checkout-directory/" * 9)
+        b_work.mkdir(parents=True)
     run.server.enqueue(Text("You asked me to remember PELICAN."))
     if name == "claude":  # resume_session from Python
         result = json.loads(run_py(MACHINE_B, [handle, str(b_work)], b_env, b_work))

@@ -463,3 +463,18 @@ def test_an_agent_whose_redis_is_down_at_start_answers_and_warns_once(
     err = capsys.readouterr().err
     assert err.count("is unreachable") == 1, err
     assert caw.list_sessions(tmp_path / "sessions")[0].turns == 2  # the local files have every turn
+
+
+@pytest.mark.parametrize(
+    ("cwd", "suffix"),
+    [  # the hashes node computes with claude 2.1.332's own function
+        ("/tmp/" + "a" * 230, "kb6lzb"),
+        ("/work/é/" + "x/" * 120, "7p55wj"),
+        ("/w/😀/" + "b" * 220, "xfwq4b"),
+    ],
+)
+def test_claude_names_a_long_project_dir_by_a_hash_of_the_path(cwd: str, suffix: str) -> None:
+    slug = claude_slug(cwd)
+    assert len(slug) == 200 + 1 + len(suffix) and slug.endswith("-" + suffix)
+    assert claude_slug("/work/a.b c") == "-work-a-b-c"
+    assert claude_slug("/w/😀") == "-w---"  # the emoji is two UTF-16 units: two dashes
