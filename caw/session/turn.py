@@ -159,6 +159,9 @@ class TurnControl:
     def cancel(self, *, now: bool = False) -> None:
         """Stop the running turn (SIGINT, grace, then the whole tree). Blocks until the tree is gone.
 
+        A warm turn (``attach_warm``) is interrupted through the CLI's protocol instead, and this returns once
+        the turn has ended and its tools are gone; the warm CLI lives on (``caw.session.warm``).
+
         ``now=True``: kill the tree at once, without the grace (also ending a grace another thread waits out).
         """
         self.cancelled.set()
