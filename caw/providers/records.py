@@ -224,7 +224,7 @@ def restore(
             return
         with tempfile.TemporaryDirectory(prefix="caw-import-") as tmp:
             path = Path(tmp) / "session.json"
-            path.write_bytes(export.data)
+            path.write_bytes(_opencode_moved(export.data, cwd))
             _run_opencode(provider, ["import", str(path)], env, cwd=cwd)
         return
     targets: list[tuple[Path, bytes]] = []
@@ -245,6 +245,24 @@ def restore(
         for path in written:  # never a half-restored conversation
             path.unlink(missing_ok=True)
         raise StorageError.from_os_error(exc, "restore the conversation record to", exc.filename) from exc
+
+
+def _opencode_moved(data: bytes, cwd: str) -> bytes:
+    """The export with the session's directory set to this machine's ``cwd`` (its ``path`` along with it)."""
+    import json
+
+    try:
+        doc = json.loads(data)
+        info = doc["info"]
+        old = str(info.get("directory") or "")
+    except (ValueError, KeyError, TypeError):
+        return data
+    if not old or old == cwd:
+        return data
+    info["directory"] = cwd
+    if info.get("path") == old.lstrip("/"):
+        info["path"] = cwd.lstrip("/")
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
 def _write_new(path: Path, data: bytes) -> None:

@@ -99,6 +99,12 @@ def test_handle_resumes_on_another_machine_through_redis(live: LiveFactory, redi
     history = run.server.user_texts(run.server.model_requests[-1].body)
     assert any("remember the word PELICAN" in t for t in history), history
     assert restored_on(b_env, handle, b_work)
+    if name == "opencode":  # the imported session belongs to machine B's directory now
+        import sqlite3
+
+        db = Path(b_env["XDG_DATA_HOME"]) / "opencode" / "opencode.db"
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("select directory from session").fetchall() == [(str(b_work),)]
 
 
 def unpack_all(blob: bytes) -> bytes:
