@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -47,6 +47,8 @@ RETRY_S = 5.0
 #: a cold fleet's first request: how long a worker waits for it, how long the lease lasts, how often others look,
 #: and how long "it answered" lets every worker send without waiting
 PROBE_WAIT_S = 60.0
+#: how long the fleet skips a provider whose limit came without a reset time (caw's first retry step)
+UNKNOWN_RESET_S = 60.0
 PROBE_LEASE_S = 60.0
 PROBE_POLL_S = 0.1
 ANSWERED_TTL_S = 600
@@ -289,6 +291,19 @@ class SharedLedger(CooldownStore):
             if provider not in out or out[provider].until < entry.until:
                 out[provider] = mine
         return out
+
+    def record(self, error: UsageLimitError) -> bool:
+        """As the file's ``record``, and a limit whose reset time the CLI did not say is shared too, for
+        ``UNKNOWN_RESET_S``: the fleet would otherwise spend one request per worker to find it again."""
+        if error.resets_at is None and error.provider:
+            stand_in = UsageLimitError(
+                error.provider,
+                error.detail or "usage limit (reset time unknown)",
+                resets_at=self._now() + timedelta(seconds=UNKNOWN_RESET_S),
+                kind=error.kind,
+            )
+            return super().record(stand_in)
+        return super().record(error)
 
     def set(self, provider: str, until: datetime, *, kind: str = "", message: str = "") -> None:
         if until.tzinfo is None:

@@ -478,3 +478,13 @@ def test_claude_names_a_long_project_dir_by_a_hash_of_the_path(cwd: str, suffix:
     assert len(slug) == 200 + 1 + len(suffix) and slug.endswith("-" + suffix)
     assert claude_slug("/work/a.b c") == "-work-a-b-c"
     assert claude_slug("/w/😀") == "-w---"  # the emoji is two UTF-16 units: two dashes
+
+
+def test_a_limit_without_a_reset_is_shared_for_a_minute(tmp_path: Path, redis_server: RedisServer) -> None:
+    a = SharedLedger(link_to(redis_server), directory=tmp_path / "a")
+    b = SharedLedger(link_to(redis_server), directory=tmp_path / "b")
+    assert a.record(UsageLimitError("codex", "Rate limit reached", resets_at=None, kind="rate"))
+    until = b.active()["codex"].until
+    assert 55 < (until - now()).total_seconds() <= 60
+    local = caw.state.ledger.CooldownStore(tmp_path / "c")  # one machine's file keeps no reset-less limit
+    assert local.record(UsageLimitError("codex", "x")) is True and local.active() == {}
