@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
 import threading
 import time
@@ -99,7 +98,7 @@ def state_url(explicit: str | None = None) -> str | None:
     return url
 
 
-def wake_jitter(explicit: float | None = None, *, rng: Callable[[], float] = random.random) -> float:
+def wake_jitter(explicit: float | None = None, *, rng: Callable[[], float] | None = None) -> float:
     """Seconds this worker adds to a wait for a reset: uniform over the jitter window, so workers waiting for
     the same reset wake spread out instead of all at once (window: ``explicit``, ``$CAW_WAKE_JITTER``, 30 s;
     applied only with a shared state URL, where many workers wait on one reset).
@@ -116,6 +115,10 @@ def wake_jitter(explicit: float | None = None, *, rng: Callable[[], float] = ran
             raise ConfigurationError(f"CAW_WAKE_JITTER={text!r} is not a number of seconds") from None
     if window < 0:
         raise ConfigurationError(f"wake_jitter must be >= 0 seconds, not {window}")
+    if rng is None:
+        import random  # here: `caw run` does not load it unless a fleet waits
+
+        rng = random.random
     return float(window) * rng()
 
 
@@ -256,6 +259,8 @@ class SharedLedger(CooldownStore):
                     return token if got and mine else None
             if self._clock() >= deadline:
                 return None
+            import random
+
             self._sleep(PROBE_POLL_S * (1 + random.random()))
 
     def settle(self, provider: str, token: str | None, *, answered: bool) -> None:
