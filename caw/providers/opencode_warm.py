@@ -299,7 +299,8 @@ class OpencodeWarmClient(WarmClient):
                 )
             line = self._proc.read_line(left)
             if line is EOF:
-                raise WarmClosed("opencode serve exited before it listened", **self._died(wait=True))
+                self._proc.stop(0.0)  # it is gone: this reaps it and lets the stderr reader finish
+                raise WarmClosed("opencode serve exited before it listened", **self._died())
             match = _LISTENING.search(line or "")
             if match:
                 url = urlsplit(match.group(1))
@@ -354,12 +355,10 @@ class OpencodeWarmClient(WarmClient):
             parsed = raw.decode("utf-8", "replace")
         return resp.status, parsed
 
-    def _died(self, *, wait: bool = False) -> dict[str, Any]:
+    def _died(self) -> dict[str, Any]:
         proc = self._proc
         if proc is None:
             return {}
-        if wait:
-            proc.wait(1.0)
         return {"exit_code": proc.exit_code, "stderr_tail": proc.stderr_tail()}
 
     # ---- one turn --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from caw.errors import ConversationNotFound
+from caw.errors import ConfigurationError, ConversationNotFound, FirstOutputTimeout
 from caw.events import (
     ErrorEvent,
     Event,
@@ -485,3 +485,50 @@ def test_opencode_prompt_async_silently_discarded_is_a_turn_failure(fake: FakeSe
         assert c.alive  # the server lives on for the next message
     finally:
         c.close(0.0)
+
+
+def _script(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "opencode-odd"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def _odd_client(tmp_path: Path, body: str) -> OpencodeWarmClient:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    return OpencodeWarmClient(get_provider("opencode"), _script(tmp_path, body), RunConfig(cwd=str(tmp_path)), env)
+
+
+def test_opencode_serve_exiting_before_it_listens_is_warm_closed(tmp_path: Path) -> None:
+    c = _odd_client(tmp_path, 'echo "Error: Unexpected error" >&2\nexit 1\n')
+    try:
+        with pytest.raises(WarmClosed) as info:
+            c.start(TurnRequest("x"), timeout=10)
+        assert info.value.exit_code == 1 and "Unexpected error" in info.value.stderr_tail
+    finally:
+        c.close(0.0)
+
+
+def test_opencode_serve_that_never_listens_is_a_first_output_timeout(tmp_path: Path) -> None:
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.5  # each look at the clock is 1.5 s later: the deadline passes without real waiting
+        return now[0]
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    binary = _script(tmp_path, "echo starting\nexec sleep 600\n")
+    c = OpencodeWarmClient(get_provider("opencode"), binary, RunConfig(cwd=str(tmp_path)), env, clock=clock)
+    with pytest.raises(FirstOutputTimeout):
+        c.start(TurnRequest("x"), timeout=3)
+    pid = c.pid
+    assert pid is not None and not c.alive
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_opencode_serve_listening_off_loopback_is_refused(tmp_path: Path) -> None:
+    c = _odd_client(tmp_path, 'echo "opencode server listening on http://0.0.0.0:4096"\nexec sleep 600\n')
+    with pytest.raises(ConfigurationError):
+        c.start(TurnRequest("x"), timeout=10)
+    assert not c.alive
