@@ -92,6 +92,8 @@ _IGNORED = frozenset(
 #: part types ``run --format json`` never prints
 _SILENT_PARTS = frozenset({"patch", "snapshot", "file", "agent", "subtask", "compaction", "retry"})
 _TITLE_LEN = 50
+#: the longest a start may take when the turn has no first-output deadline (``start(timeout=None)``)
+START_TIMEOUT_S = 300.0
 #: ms of rounding between caw's clock and the server's (both are this machine's wall clock)
 _SKEW_MS = 50.0
 
@@ -149,7 +151,9 @@ class OpencodeWarmClient(WarmClient):
 
     # ---- the contract ----------------------------------------------------------------------------
     def start(self, request: TurnRequest, *, timeout: float | None) -> None:
-        deadline = None if timeout is None else self._clock() + timeout
+        # a start is one blocking call the runner's watchdogs do not cover: never wait for ever
+        timeout = START_TIMEOUT_S if timeout is None else timeout
+        deadline = self._clock() + timeout
         cwd = os.path.abspath(self.config.cwd)
         env = {**self.env, **self.config.env}
         env.update(self._serve_env)
