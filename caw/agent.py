@@ -695,8 +695,8 @@ def _attach_limits(setup: SessionSetup, agent: Agent, o: dict[str, Any]) -> None
     setup.skip = cooldown.skip_reason
     setup.cooldown_until = cooldown.until
     setup.on_limit = cooldown.recorder(warn=agent.logger.warn if agent.logger is not None else None)
-    if url is not None and not (getattr(setup, "warm", False) and setup.runner is run_turn):
-        setup.runner = gate_runner(setup.runner, cooldown)  # a fleet skips a shared limit without a request
+    if url is not None:  # a fleet skips a shared limit without a request, warm or cold
+        setup.gate = lambda runner: gate_runner(runner, cooldown)
     auto_wait = o.get("auto_wait")
     if auto_wait is None:
         auto_wait = os.environ.get("CAW_AUTOWAIT", "1").strip().lower() not in _OFF

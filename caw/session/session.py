@@ -350,6 +350,8 @@ class SessionSetup:
     warm_idle_timeout: float | None = 600.0  # caw.session.warm.DEFAULT_WARM_IDLE_TIMEOUT
     #: a one-turn session (``completion()``): only CLIs whose ``warm_single_turn`` says so go warm
     warm_one_turn: bool = False
+    #: wraps the runner the session uses, warm or cold (the fleet's shared limit ledger; issue 19)
+    gate: Callable[[TurnRunner], TurnRunner] | None = None
 
 
 class Session:
@@ -385,6 +387,8 @@ class Session:
             from caw.session.warm import WarmRunner
 
             self._warm = self._runner = WarmRunner(idle_timeout=setup.warm_idle_timeout, one_turn=setup.warm_one_turn)
+        if setup.gate is not None:
+            self._runner = setup.gate(self._runner)
         self.trajectory = trajectory or Trajectory(session_id=uuid.uuid4().hex[:16])
         self._call: CallOptions | None = None  # the running send's output= and budget (issue 16)
         self._ledger = ledger_for(setup.budget, self.trajectory)
