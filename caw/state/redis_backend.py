@@ -94,8 +94,16 @@ class RedisState:
             ) from None
         self.config = config
         self._redis = redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # no client-side retries: a Redis that does not answer costs one timeout, then caw uses its files
         self._client: Any = redis.Redis.from_url(
-            config.url, socket_connect_timeout=timeout, socket_timeout=timeout, retry_on_timeout=False
+            config.url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry_on_timeout=False,
+            retry=Retry(NoBackoff(), 0),
         )
         self._record = self._client.register_script(_RECORD_LUA)
         self._release = self._client.register_script(_RELEASE_LUA)
