@@ -488,3 +488,39 @@ def test_a_limit_without_a_reset_is_shared_for_a_minute(tmp_path: Path, redis_se
     assert 55 < (until - now()).total_seconds() <= 60
     local = caw.state.ledger.CooldownStore(tmp_path / "c")  # one machine's file keeps no reset-less limit
     assert local.record(UsageLimitError("codex", "x")) is True and local.active() == {}
+
+
+def test_a_redis_url_without_the_redis_client_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if caw[redis] was not installed
+    with pytest.raises(ConfigurationError, match=r"pip install 'caw-agents\[redis\]'"):
+        RedisState(parse_url("redis://127.0.0.1:1/0"))
+
+
+def test_session_export_and_import_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from caw.cli import app
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    handle = encode(claude_handle(str(work), "sess-x"))
+    runner = CliRunner()
+    out = tmp_path / "s.cawrec"
+    missing = runner.invoke(app, ["session", "export", handle, "-o", str(out), "--data-dir", str(tmp_path / "d")])
+    assert missing.exit_code != 0 and "has no record of 5d36-aa" in missing.output and not out.exists()
+    transcript = home / ".claude" / "projects" / claude_slug(str(work)) / "5d36-aa.jsonl"
+    transcript.parent.mkdir(parents=True)
+    transcript.write_bytes(b'{"type":"user"}\n')
+    done = runner.invoke(app, ["session", "export", handle, "-o", str(out), "--data-dir", str(tmp_path / "d")])
+    assert done.exit_code == 0, done.output
+    assert unpack(out.read_bytes(), source="x").files[0].data == b'{"type":"user"}\n'
+    imported = runner.invoke(app, ["session", "import", str(out), "--data-dir", str(tmp_path / "other")])
+    assert imported.exit_code == 0 and handle in imported.output
+    assert FileSessionStore(tmp_path / "other").get_record("sess-x") is not None
+    out.write_bytes(out.read_bytes()[:-2])
+    broken = runner.invoke(app, ["session", "import", str(out), "--data-dir", str(tmp_path / "third")])
+    assert broken.exit_code != 0 and "fails its checksum" in broken.output
+    assert not (tmp_path / "third").exists()
