@@ -28,8 +28,10 @@ from caw.errors import ConfigurationError
 DEFAULT_PREFIX = "caw:"
 DEFAULT_TTL = 30 * 86400
 
-# KEYS[1] the entry; ARGV: until_ms, kind, message. The later reset wins; the entry expires at it.
+# KEYS[1] the entry, KEYS[2] its "answered lately" marker; ARGV: until_ms, kind, message. The later reset wins;
+# the entry expires at it; the marker goes (after the reset the fleet starts with one request again).
 _RECORD_LUA = """
+redis.call('DEL', KEYS[2])
 local old = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
 local new = tonumber(ARGV[1])
 if old >= new then return 0 end
@@ -126,7 +128,8 @@ class RedisState:
     def record_limit(self, entry: str, until: datetime, kind: str, message: str) -> bool:
         """Atomically keep the later of the stored and the given reset; True when this one was stored."""
         ms = int(until.timestamp() * 1000)
-        return bool(self._call(self._record, [self._key("ledger", entry)], [ms, kind, message[:300]]))
+        keys = [self._key("ledger", entry), self._key("ok", entry)]
+        return bool(self._call(self._record, keys, [ms, kind, message[:300]]))
 
     def limits(self) -> dict[str, tuple[datetime, str, str]]:
         """Every live ledger entry: name -> (until, kind, message)."""

@@ -524,3 +524,11 @@ def test_session_export_and_import_on_the_command_line(tmp_path: Path, monkeypat
     broken = runner.invoke(app, ["session", "import", str(out), "--data-dir", str(tmp_path / "third")])
     assert broken.exit_code != 0 and "fails its checksum" in broken.output
     assert not (tmp_path / "third").exists()
+
+
+def test_a_limit_ends_the_answered_lately_mark(tmp_path: Path, redis_server: RedisServer) -> None:
+    ledger = SharedLedger(link_to(redis_server), directory=tmp_path)
+    ledger.settle("claude", None, answered=True)
+    assert redis_server.client().exists("caw:ok:claude") == 1
+    ledger.set("claude", now() + HOUR)  # after this reset, the fleet starts again with one request
+    assert redis_server.client().exists("caw:ok:claude") == 0
