@@ -8,9 +8,11 @@ auth files, no config, and the texts pass through the session's redactor first.
 
 Wire format::
 
-    CAWREC1\\n  SHA-256(body) (32 bytes)  body = zlib(JSON payload)
+    CAWREC1\\n  SHA-256(body) (32 bytes)  body = zlib(header length (4 bytes, big-endian) + JSON header + files)
 
-The checksum covers the compressed body, so a flipped bit, a truncated file or a different file with
+The header names each file (path, role, size); the files follow it as they are, back to back (base64
+inside the JSON compressed a claude transcript to 71 KB, the raw bytes to 42 KB). The checksum covers the
+compressed body, so a flipped bit, a truncated file or a different file with
 the same name fails before anything is decompressed or written. ``MAX_RECORD_BYTES`` bounds both the
 blob and what it decompresses to (a decompression bomb stops at the bound).
 
@@ -21,7 +23,6 @@ b'{}'
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import zlib
@@ -60,20 +61,20 @@ class Record:
 
 def pack(record: Record) -> bytes:
     """The record as one blob (raises SessionRecordCorrupt ``too_large`` past ``MAX_RECORD_BYTES``)."""
-    payload = {
+    header = {
         "v": FORMAT_VERSION,
         "handle": record.handle,
         "provider": record.provider,
         "session_id": record.session_id,
         "cwd": record.cwd,
         "trajectory": record.trajectory,
-        "files": [
-            {"path": f.path, "role": f.role, "data": base64.b64encode(f.data).decode("ascii")} for f in record.files
-        ],
+        "files": [{"path": f.path, "role": f.role, "size": len(f.data)} for f in record.files],
     }
-    body = zlib.compress(json.dumps(payload, separators=(",", ":")).encode("utf-8"), 6)
-    if len(body) > MAX_RECORD_BYTES:
-        _fail("record", "too_large", f"the session record is {len(body)} bytes, over the {MAX_RECORD_BYTES} limit")
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw = b"".join([len(head).to_bytes(4, "big"), head, *(f.data for f in record.files)])
+    if len(raw) > MAX_RECORD_BYTES:
+        _fail("record", "too_large", f"the session record is {len(raw)} bytes, over the {MAX_RECORD_BYTES} limit")
+    body = zlib.compress(raw, 6)
     return MAGIC + hashlib.sha256(body).digest() + body
 
 
@@ -93,8 +94,9 @@ def unpack(blob: bytes, *, source: str) -> Record:
         _fail(source, "malformed", f"{source} does not decompress ({exc})")
     if not inflater.eof:  # stopped at the bound (the checksum rules out a truncated stream)
         _fail(source, "too_large", f"{source} decompresses to more than {MAX_RECORD_BYTES} bytes")
+    size = int.from_bytes(raw[:4], "big")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw[4 : 4 + size].decode("utf-8"))
     except ValueError as exc:
         _fail(source, "malformed", f"{source} does not decode ({exc})")
     if not isinstance(data, dict):
@@ -102,10 +104,16 @@ def unpack(blob: bytes, *, source: str) -> Record:
     if data.get("v") != FORMAT_VERSION:
         _fail(source, "unsupported_version", f"{source} is record format {data.get('v')!r}; this caw reads 1")
     try:
-        files = [
-            RecordFile(str(f["path"]), base64.b64decode(f["data"], validate=True), str(f.get("role", "transcript")))
-            for f in data["files"]
-        ]
+        files: list[RecordFile] = []
+        at = 4 + size
+        for f in data["files"]:
+            n = int(f["size"])
+            if n < 0 or at + n > len(raw):
+                raise ValueError("a file runs past the end of the record")
+            files.append(RecordFile(str(f["path"]), raw[at : at + n], str(f.get("role", "transcript"))))
+            at += n
+        if at != len(raw):
+            raise ValueError("bytes after the last file")
         traj = data.get("trajectory")
         return Record(
             handle=str(data["handle"]),

@@ -532,3 +532,16 @@ def test_a_limit_ends_the_answered_lately_mark(tmp_path: Path, redis_server: Red
     assert redis_server.client().exists("caw:ok:claude") == 1
     ledger.set("claude", now() + HOUR)  # after this reset, the fleet starts again with one request
     assert redis_server.client().exists("caw:ok:claude") == 0
+
+
+def test_a_record_whose_sizes_do_not_add_up_is_malformed_even_with_a_good_checksum() -> None:
+    import hashlib
+    import zlib
+
+    head = json.dumps({"v": 1, "handle": "h", "provider": "claude", "session_id": "s",
+                       "files": [{"path": "t", "role": "claude-transcript", "size": 99}]}).encode()  # fmt: skip
+    body = zlib.compress(len(head).to_bytes(4, "big") + head + b"short")
+    blob = record_mod.MAGIC + hashlib.sha256(body).digest() + body
+    with pytest.raises(SessionRecordCorrupt) as info:
+        unpack(blob, source="crafted")
+    assert info.value.why == "malformed"
