@@ -46,11 +46,11 @@ RETRY_S = 5.0
 #: a cold fleet's first request: how long a worker waits for it, how long the lease lasts, how often others look,
 #: and how long "it answered" lets every worker send without waiting
 PROBE_WAIT_S = 60.0
-#: how long the fleet skips a provider whose limit came without a reset time (caw's first retry step)
-UNKNOWN_RESET_S = 60.0
 PROBE_LEASE_S = 60.0
 PROBE_POLL_S = 0.1
 ANSWERED_TTL_S = 600
+#: how long the fleet skips a provider whose limit came without a reset time (caw's first retry step)
+UNKNOWN_RESET_S = 60.0
 #: default spread of wake-ups after a shared reset, seconds (``CAW_WAKE_JITTER`` / ``Agent(wake_jitter=)``)
 DEFAULT_WAKE_JITTER = 30.0
 RECORD_FILE = "record.cawrec"
@@ -131,7 +131,13 @@ class Link:
         self.redis = redis
         self.warn = warn or stderr_warn
         self._clock = clock
-        self._retry_s = retry_s if retry_s is not None else float(os.environ.get("CAW_STATE_RETRY") or RETRY_S)
+        if retry_s is None:
+            text = os.environ.get("CAW_STATE_RETRY", "").strip()
+            try:
+                retry_s = float(text) if text else RETRY_S
+            except ValueError:
+                raise ConfigurationError(f"CAW_STATE_RETRY={text!r} is not a number of seconds") from None
+        self._retry_s = retry_s
         self._down_until: float | None = None
         self._warned = False
         self._lock = threading.Lock()
@@ -228,7 +234,10 @@ class SharedLedger(CooldownStore):
         self._sleep = sleep
         if probe_wait is None:
             text = os.environ.get("CAW_PROBE_WAIT", "").strip()
-            probe_wait = float(text) if text else PROBE_WAIT_S
+            try:
+                probe_wait = float(text) if text else PROBE_WAIT_S
+            except ValueError:
+                raise ConfigurationError(f"CAW_PROBE_WAIT={text!r} is not a number of seconds") from None
         #: how long a worker of a cold fleet waits for the one probing request before sending its own
         self.probe_wait = probe_wait
 
