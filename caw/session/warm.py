@@ -85,6 +85,9 @@ class _WarmTurn:
         self.finished = threading.Event()  # the runner is done with the turn (its tools are gone)
         self.interrupted = False
         self._lock = threading.Lock()
+        #: the thread that iterates the turn: a cancel from it (inside its own `for ev in stream` loop) cannot
+        #: wait for the end, the runner only moves on once that loop asks for the next event
+        self.owner = threading.get_ident()
 
     def interrupt(self) -> None:
         """Ask the CLI to stop the turn, once."""
@@ -99,8 +102,15 @@ class _WarmTurn:
 
     def cancel(self, *, now: bool = False) -> None:
         """Interrupt; return once the runner has ended the turn. A turn that does not end in time (or
-        ``now``) costs the CLI: it is stopped, and the next send starts it again."""
+        ``now``) costs the CLI: it is stopped, and the next send starts it again.
+
+        Called from the thread iterating the turn, it only interrupts (``now``: stops the CLI) and returns: the
+        runner ends the turn at the consumer's next step (waiting here would stall it for the whole grace)."""
         self.interrupt()
+        if threading.get_ident() == self.owner:
+            if now:
+                self.client.close(0.0)
+            return
         if not self.finished.wait(0.5 if now else self.grace_s + _SETTLE_S):
             self.client.close(0.0 if now else self.grace_s)
             self.finished.wait(_SETTLE_S + 1.0)
@@ -393,6 +403,7 @@ class WarmRunner:
             stop_at: float | None = None  # the cancel's grace ends (the turn was interrupted)
             last_seen = started
             while not client.turn_done:
+                target.owner = threading.get_ident()
                 now = clock()
                 if control.cancelled.is_set() and stop_at is None:
                     target.interrupt()

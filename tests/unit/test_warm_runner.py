@@ -353,6 +353,26 @@ def test_control_cancel_from_another_thread_goes_through_interrupt() -> None:
     assert prov.log.clients[0].interrupts == 1 and prov.log.clients[0].closed == 0
 
 
+def test_control_cancel_inside_the_stream_loop_does_not_wait_out_the_grace() -> None:
+    # found by QA with an independent fake: `session.cancel()` called in the `for ev in session.stream(...)` loop
+    # waited the whole grace for a runner that only moves on when the loop asks for the next event, then
+    # stopped the warm CLI (the next send started it again)
+    control = TurnControl()
+    prov = FakeProvider([[TextEvent(provider="fake", text="partial"), HANG], answer("same process")])
+    prov.blocking = True
+    runner = WarmRunner(idle_timeout=None)
+    config = RunConfig(cwd="/tmp")
+    gen = runner(prov, "/bin/fake", config, TurnRequest("p"), base_env={}, control=control, clock=prov.clock)
+    assert isinstance(next(gen), TextEvent)
+    control.cancel()  # the consumer's own thread
+    assert prov.log.clients[0].closed == 0
+    _, err = drive(gen)
+    assert isinstance(err, caw.TurnCancelled) and err.turn is not None and err.turn.result == "partial"
+    assert prov.log.clients[0].interrupts == 1 and prov.log.clients[0].closed == 0
+    _, turn = call(runner, prov)
+    assert isinstance(turn, Turn) and turn.result == "same process" and len(prov.log.clients) == 1
+
+
 def test_cancel_before_the_turn_sends_nothing() -> None:
     control = TurnControl()
     control.cancelled.set()
@@ -617,7 +637,13 @@ def test_a_one_turn_session_goes_warm_only_where_that_is_faster() -> None:
 
 def test_agent_warm_option_and_caw_warm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CAW_WARM", raising=False)
-    assert caw.Agent(provider="claude").start_session()._warm is None  # cold by default
+    default = caw.Agent(provider="claude").start_session()
+    assert default._warm is not None and not default._warm.one_turn  # warm by default (issue 14)
+    default.end()
+    one = caw.Agent(provider="claude").start_session(one_turn=True)
+    assert one._warm is not None and one._warm.one_turn  # warm only where one warm turn pays (nowhere today)
+    one.end()
+    assert caw.Agent(provider="claude", warm=False).start_session()._warm is None
     warm = caw.Agent(provider="claude", warm=True, warm_idle_timeout=30).start_session()
     assert warm._warm is not None and warm._warm.idle_timeout == 30 and not warm._warm.one_turn
     warm.end()
@@ -647,3 +673,30 @@ def test_completion_asks_for_a_one_turn_warm_session(monkeypatch: pytest.MonkeyP
     caw.Agent(provider="claude", runner=ScriptedRunner({})).completion("hi")
     caw.Agent(provider="claude", runner=ScriptedRunner({}), warm=True).completion("hi")
     assert [(s.warm, s.warm_one_turn) for s in seen] == [(True, True), (True, False)]
+
+
+def test_caw_run_and_caw_resume_ask_for_one_turn_sessions(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The default is warm, but ``caw run`` / ``caw resume`` send one message: they run cold where a warm start
+    does not pay (every CLI today), as ``completion()`` does."""
+    from typer.testing import CliRunner
+
+    from caw.cli import CliContext, app
+    from tests.unit.scripted import ScriptedRunner
+
+    seen: list[SessionSetup] = []
+    real = Session.__init__
+
+    def spy(self: Session, candidates: list[Candidate], setup: SessionSetup, *a: Any, **kw: Any) -> None:
+        seen.append(setup)
+        real(self, candidates, setup, *a, **kw)
+
+    monkeypatch.setattr(Session, "__init__", spy)
+    monkeypatch.delenv("CAW_WARM", raising=False)
+    context = CliContext(agent_options={"runner": ScriptedRunner({})})
+    data = ["--data-dir", str(tmp_path)]
+    first = CliRunner().invoke(app, ["run", "--provider", "claude", "--json", *data, "hi"], obj=context)
+    assert first.exit_code == 0, first.output
+    handle = json.loads(first.stdout)["resume_handle"]
+    again = CliRunner().invoke(app, ["resume", handle, "--json", *data, "more"], obj=context)
+    assert again.exit_code == 0, again.output
+    assert [(s.warm, s.warm_one_turn) for s in seen] == [(True, True), (True, True)]
