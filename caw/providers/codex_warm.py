@@ -525,8 +525,7 @@ class CodexWarmClient(WarmClient):
         if thread is not None and thread != self._thread_id:
             return []  # another thread's news (a subagent's, say)
         if method == "thread/tokenUsage/updated":
-            self._token_usage(params)
-            return []
+            return self._token_usage(params)
         turn = params.get("turnId")
         if method == "turn/completed":
             turn = _dict(params.get("turn")).get("id")
@@ -602,16 +601,25 @@ class CodexWarmClient(WarmClient):
         except WarmClosed:
             pass  # poll reports the dead process
 
-    def _token_usage(self, params: dict[str, Any]) -> None:
+    def _token_usage(self, params: dict[str, Any]) -> list[Event]:
+        """Record the turn's running total; the open turn's growth is a non-final ``UsageEvent`` at once.
+
+        codex sends this after every model request, so a budget sees a turn's tokens as they are spent (the
+        input of each request dominates, and no streamed text shows it) instead of only at turn/completed."""
         usage = params.get("tokenUsage") or {}
         total = _usage(usage.get("total") or {})
         last = _usage(usage.get("last") or {})
         turn = str(params.get("turnId") or "")
         seen = self._usage.get(turn)
         if seen is None:
-            self._usage[turn] = _TurnUsage(before=total - last, latest=total)
+            seen = self._usage[turn] = _TurnUsage(before=total - last, latest=total)
+            grown = last
         else:
+            grown = total - seen.latest
             seen.latest = total
+        if self._done or not turn or turn != self._turn_id or turn in self._ended_turns or not grown.total_tokens:
+            return []  # a replay of an earlier turn's figures (thread/resume), or nothing new
+        return [UsageEvent(provider=self.provider.name, usage=grown, final=False)]
 
     def _status(self, status: dict[str, Any]) -> list[Event]:
         kind = status.get("type")

@@ -313,6 +313,11 @@ def test_warm_and_cold_turns_give_the_same_events(codex: LiveFactory) -> None:
                 for p in ("first", "second")
             ]
             assert bool(session._warm and session._warm._slots) == warm
+    # warm also reports each model request's usage as it is spent (a running usage event, final False, which a
+    # budget meters mid-turn); codex exec prints usage only at the end
+    running = [[e for e in turn if e["type"] == "usage" and not e["final"]] for turn in streams[True]]
+    assert [len(r) for r in running] == [1, 2]
+    streams[True] = [[e for e in turn if e["type"] != "usage" or e["final"]] for turn in streams[True]]
     assert streams[True] == streams[False]
     kinds = [[e["type"] for e in turn] for turn in streams[True]]
     assert kinds == [

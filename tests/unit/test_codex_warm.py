@@ -69,6 +69,30 @@ def of(events: list[Event], cls: type[Any]) -> list[Any]:
     return [e for e in events if isinstance(e, cls)]
 
 
+def final_usage(events: list[Event]) -> UsageStats:
+    finals = [u.usage for u in of(events, UsageEvent) if u.final]
+    assert len(finals) == 1, events
+    return finals[0]
+
+
+def test_each_model_request_s_usage_is_a_running_usage_event_before_the_turn_ends(
+    fake: tuple[str, Path], tmp_path: Path
+) -> None:
+    # found by QA with an independent fake: a budget (max_tokens) crossed by a turn's first model request
+    # (input tokens: no streamed text shows them) was only seen at turn/completed, so the turn ran to its end
+    client = make(fake, tmp_path)
+    try:
+        client.start(TurnRequest(prompt="x"), timeout=10)
+        events = turn(client, "run the tool")
+        running = [i for i, e in enumerate(events) if isinstance(e, UsageEvent) and not e.final]
+        assert [events[i].usage for i in running] == [UsageStats(input_tokens=50, output_tokens=5)] * 2
+        # they come as they happen, before the turn's end
+        assert running[-1] < events.index(of(events, ResultEvent)[0])
+        assert final_usage(events) == UsageStats(input_tokens=100, output_tokens=10)
+    finally:
+        client.close()
+
+
 def test_a_turn_maps_text_tools_and_per_turn_usage(fake: tuple[str, Path], tmp_path: Path) -> None:
     client = make(fake, tmp_path)
     try:
@@ -81,10 +105,10 @@ def test_a_turn_maps_text_tools_and_per_turn_usage(fake: tuple[str, Path], tmp_p
         assert [e.text for e in of(events, TextEvent)] == ["ECHO run the tool"]
         assert isinstance(events[-1], ResultEvent) and events[-1].text == "ECHO run the tool"
         usages = of(events, UsageEvent)
-        assert [u.usage for u in usages] == [UsageStats(input_tokens=100, output_tokens=10)]
+        assert [u.usage for u in usages if u.final] == [UsageStats(input_tokens=100, output_tokens=10)]
         # the second turn's usage is its own, not the thread's running total (200/20)
         second = turn(client, "again")
-        assert of(second, UsageEvent)[0].usage == UsageStats(input_tokens=100, output_tokens=10)
+        assert final_usage(second) == UsageStats(input_tokens=100, output_tokens=10)
     finally:
         client.close()
     assert not client.alive
@@ -110,7 +134,7 @@ def test_codex_missing_turn_completed_recovered_from_idle_status(fake: tuple[str
         client.start(TurnRequest(prompt="x"), timeout=10)
         events = turn(client, "nocomplete please")
         assert isinstance(events[-1], ResultEvent) and events[-1].text == "ECHO nocomplete please"
-        assert of(events, UsageEvent)[0].usage.input_tokens == 100
+        assert final_usage(events).input_tokens == 100
         assert any(m.get("method") == "thread/read" for m in sent(fake))
         assert of(turn(client, "after"), TextEvent)[0].text == "ECHO after"
     finally:
@@ -170,7 +194,11 @@ def test_resumed_thread_replayed_usage_does_not_count(fake: tuple[str, Path], tm
         assert client.resume_key == "thr-old"
         events = turn(client, "continue")
         assert of(events, SessionStarted)[0].session_id == "thr-old"
-        assert of(events, UsageEvent)[0].usage == UsageStats(input_tokens=100, output_tokens=10)
+        assert final_usage(events) == UsageStats(input_tokens=100, output_tokens=10)
+        # the replayed figures of the old turn (400/40) are no running usage of this one either
+        assert [u.usage for u in of(events, UsageEvent) if not u.final] == [
+            UsageStats(input_tokens=50, output_tokens=5)
+        ] * 2
         resume = next(m for m in sent(fake) if m.get("method") == "thread/resume")
         assert resume["params"]["threadId"] == "thr-old" and resume["params"]["excludeTurns"] is True
     finally:
