@@ -116,11 +116,15 @@ def load_source(source: str | Path, data_dir: Path | str | None = None) -> Sourc
     """
     text = str(source)
     path = Path(text).expanduser()
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError:  # ENAMETOOLONG: a resume handle longer than NAME_MAX (255) is no file name
+        is_dir = is_file = False
+    if is_dir:
         if (path / TRAJECTORY_FILE).is_file() or (path / "turns.jsonl").is_file():
             return load_session_dir(path, text)
         raise SourceError(text, "is a directory with no trajectory.json or turns.jsonl", "pass a session dir")
-    if path.is_file():
+    if is_file:
         return load_file(path, text)
     if data_dir is not None:
         store = SessionStore(data_dir)
