@@ -100,8 +100,10 @@ class Agent:
     key patterns in everything caw writes or prints; docs/reliability.md), ``secrets`` (more to mask:
     environment variable names, whose values are masked, or the secret values themselves), ``warm`` (True:
     a session keeps one long-lived CLI process per provider and sends every turn to it; default
-    ``$CAW_WARM``, else cold; a one-turn ``completion()`` stays cold unless ``warm=True`` is given;
-    docs/warm-sessions.md), ``warm_idle_timeout`` (seconds a warm CLI may sit unused before it is
+    ``$CAW_WARM``, else warm; ``False`` runs every turn as its own CLI process), ``one_turn`` (a session you
+    expect to send one message: it goes warm only where one warm turn measured faster than a cold one, which is
+    nowhere today; ``completion()``, ``caw run``, ``caw resume``, batch tasks and subagents say so; an explicit
+    ``warm=True`` wins; docs/warm-sessions.md), ``warm_idle_timeout`` (seconds a warm CLI may sit unused before it is
     stopped, 600 by default; the next send starts it again), ``state_url`` (a shared state for fleets,
     ``redis://host:port/db``, default ``$CAW_STATE_URL``: the limit ledger and the sessions on Redis, resumable
     on any machine; docs/fleets.md) and ``wake_jitter`` (seconds over which workers waiting for one shared reset
@@ -153,6 +155,7 @@ class Agent:
             "first_output_timeout", "transient_timeout", "stop_grace", "extra_args", "on_missing", "clock", "sleeper",
             "model_for_all",
             "wait_output", "wait_display", "runner", "can_use_tool", "redact", "secrets", "warm", "warm_idle_timeout",
+            "one_turn",
             "tool_timeout", "tool_workers", "max_subagent_depth", "subagent_depth",
             "state_url", "wake_jitter",
             "max_cost_usd", "max_tokens", "max_turns", "max_duration", "usd_per_mtok",
@@ -320,7 +323,7 @@ class Agent:
         traj.reasoning = agent.reasoning
         setup = agent._setup(traj_path)
         # one turn goes warm only where that measured faster (Provider.warm_single_turn), unless warm=True says so
-        setup.warm_one_turn = single_turn and "warm" not in agent._options
+        setup.warm_one_turn = (single_turn or bool(agent._options.get("one_turn"))) and "warm" not in agent._options
         return Session(agent._candidates(), setup, traj)
 
     def resume_session(self, resume_handle: str, **kw: Any) -> Session:
@@ -375,6 +378,7 @@ class Agent:
             traj = Trajectory(session_id=handle.session_id, metadata=dict(agent.metadata))
         traj.provider_session_id = handle.resume_key
         setup = agent._setup(kw.get("traj_path"))
+        setup.warm_one_turn = bool(agent._options.get("one_turn")) and "warm" not in agent._options
         return Session([Candidate(provider, config)], setup, traj, resume_key=handle.resume_key)
 
     def check_limit(self, probe: bool = True) -> int | None:
@@ -566,8 +570,10 @@ class Agent:
         return setup
 
 
-#: whether sessions keep their CLI warm when neither ``Agent(warm=)`` nor ``$CAW_WARM`` says (issue 14)
-WARM_DEFAULT = False
+#: whether sessions keep their CLI warm when neither ``Agent(warm=)`` nor ``$CAW_WARM`` says (issue 14): yes,
+#: since the parity suite passes warm on all three CLIs. One-turn callers (``completion()``, ``caw run``,
+#: ``caw resume``, batch tasks, subagents) pass ``one_turn=True`` and run cold where a warm start does not pay.
+WARM_DEFAULT = True
 
 
 def _as_function_tool(fn: Any) -> FunctionTool:
@@ -614,7 +620,7 @@ def _subagent_tool(spec: AgentSpec, parent: Agent, log: SubagentLog, depth: int)
     def delegate(task: Annotated[str, "the whole task: the subagent sees nothing else of this conversation"]) -> str:
         data_dir = log.parent_dir / "subagents" if log.parent_dir is not None else None
         child = Agent.from_spec(spec, data_dir=data_dir, subagent_depth=depth, logger=parent.logger, **inherited)
-        session = child.start_session()
+        session = child.start_session(one_turn=True)
         try:
             session.send(task)
         finally:

@@ -791,7 +791,7 @@ class _Engine:
             usable, skips = self.limits.admit(
                 task.key, order, can_wait=self.can_wait, max_wait=self.max_wait, buffer=self.wait_buffer
             )
-            session = self.agent.start_session(**self._overrides(task, order, usable))
+            session = self.agent.start_session(one_turn=True, **self._overrides(task, order, usable))
             with self.lock:
                 if self.stop.is_set():
                     raise _Stopped

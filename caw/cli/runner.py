@@ -123,8 +123,8 @@ class _Interrupts:
 def _open_session(args: RunArgs, view: View, handle: str | None, context: CliContext) -> tuple[Agent, Session]:
     agent = make_agent(context, logger=_ViewLogger(view), **args.agent_kwargs())
     if handle is not None:
-        return agent, agent.resume_session(handle, traj_path=args.save)
-    return agent, agent.start_session(traj_path=args.save)
+        return agent, agent.resume_session(handle, traj_path=args.save, one_turn=True)
+    return agent, agent.start_session(traj_path=args.save, one_turn=True)
 
 
 def _pending_prompt(session: Session) -> str:

@@ -56,6 +56,8 @@ from caw.transport import SpawnError, WatchdogExpired
 DEFAULT_WARM_IDLE_TIMEOUT = 10 * 60.0
 #: the trajectory note's code when caw had to start a warm CLI again (it died)
 RESTARTED = "warm_restarted"
+#: the warning code when a CLI would not start its long-lived mode and the session runs it cold
+WARM_UNAVAILABLE = "warm_unavailable"
 #: the longest single wait for events: how soon a cancel flag raised without ``cancel()`` is seen
 _POLL_S = 0.1
 #: how long a cancelled turn may take to end once the grace is over, before its CLI is stopped
@@ -148,6 +150,8 @@ class WarmRunner:
         self._slots: dict[str, _Slot] = {}
         #: providers whose client died: the next start says so on the trajectory
         self._crashed: dict[str, str] = {}
+        #: providers whose CLI would not start its long-lived mode: their turns run cold (name -> why)
+        self._cold_only: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # ---- the TurnRunner ----------------------------------------------------------------------------------
@@ -171,7 +175,7 @@ class WarmRunner:
             control.turn = turn
             raise not_installed_error(provider, {**base_env, **config.env}, turn)
         env = {**base_env, **config.env, "PWD": os.path.abspath(config.cwd)}
-        if self.one_turn and not provider.warm_single_turn:
+        if (self.one_turn and not provider.warm_single_turn) or provider.name in self._cold_only:
             client: WarmClient | None = None
             reuse = None
         elif _per_turn_flags(request, provider.warm_request_fields):
@@ -202,7 +206,23 @@ class WarmRunner:
         begun = False
         if slot is None:
             args = (binary, config, env, request, options, turn, clock, control)
-            slot = yield from self._starting(provider, client, *args)
+            try:
+                slot = yield from self._starting(provider, client, *args)
+            except ProviderCrashed as exc:
+                if control.cancelled.is_set():
+                    raise
+                # the CLI exited before its long-lived mode answered the handshake (a version or a wrapper
+                # that only knows one-shot runs): this session's turns on it run cold, as they would with
+                # warm=False; a CLI that is really broken fails the cold turn with its own error
+                why = f"{provider.name} did not start its long-lived mode ({exc.detail or exc}); its turns run cold"
+                self._cold_only[provider.name] = why
+                yield WarningEvent(provider=provider.name, code=WARM_UNAVAILABLE, message=why)
+                return (
+                    yield from self.cold(
+                        provider, binary, config, request, base_env=base_env, options=options, control=control,
+                        clock=clock,
+                    )
+                )  # fmt: skip
         elif not control.cancelled.is_set():
             try:
                 slot.client.begin(request)

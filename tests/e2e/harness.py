@@ -68,8 +68,8 @@ class Live:
 
     def agent(self, **kw: Any) -> caw.Agent:
         opts: dict[str, Any] = {"cwd": str(self.work), "timeout": 120, **self.harness.agent_kwargs, **kw}
-        if self.warm:
-            opts.setdefault("warm", True)
+        # explicit either way: the default is warm (issue 14), and the cold rows must stay cold
+        opts.setdefault("warm", self.warm)
         return caw.Agent(provider=self.harness.name, **opts)
 
 

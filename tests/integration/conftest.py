@@ -29,6 +29,9 @@ def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[
     exe.chmod(0o755)
     monkeypatch.setenv("CAW_CLAUDE_BIN", str(exe))
     monkeypatch.setenv("CAW_DATA_DIR", str(tmp_path / "caw-data"))
+    # the fake speaks claude's one-turn `-p` protocol only; warm sessions (the default) are tested on the
+    # real CLIs (tests/e2e/test_warm_*.py) and with a scripted client (tests/unit/test_warm_runner.py)
+    monkeypatch.setenv("CAW_WARM", "0")
 
     def install(script: list[dict[str, Any]]) -> Path:
         path = tmp_path / f"script{len(list(tmp_path.glob('script*.json')))}.json"

@@ -36,6 +36,7 @@ def test_example_runs(page: str, line: int, code: str, tmp_path: Path) -> None:
         "HOME": str(tmp_path / "home"),
         "CAW_DATA_DIR": str(tmp_path / "data"),
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "CAW_WARM": "0",  # the fake claude speaks the one-turn `-p` protocol only (warm: tests/e2e/test_warm_*)
     }
     script = tmp_path / "example.py"
     script.write_text(code)

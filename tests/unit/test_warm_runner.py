@@ -700,3 +700,29 @@ def test_caw_run_and_caw_resume_ask_for_one_turn_sessions(monkeypatch: pytest.Mo
     again = CliRunner().invoke(app, ["resume", handle, "--json", *data, "more"], obj=context)
     assert again.exit_code == 0, again.output
     assert [(s.warm, s.warm_one_turn) for s in seen] == [(True, True), (True, True)]
+
+
+def test_a_cli_that_exits_during_the_warm_handshake_runs_its_turns_cold() -> None:
+    """A version or wrapper that only knows one-shot runs exits before the long-lived mode answers: the
+    session says so once (``warm_unavailable``) and runs that provider cold from then on."""
+    calls: list[str] = []
+
+    def cold(provider: Provider, binary: str | None, config: RunConfig, request: TurnRequest, **_: Any):  # type: ignore[no-untyped-def]
+        calls.append(request.prompt)
+        yield TextEvent(provider="fake", text="cold")
+        return Turn(input=request.prompt, provider="fake", status="completed")
+
+    class OneShotOnly(FakeClient):
+        def start(self, request: TurnRequest, *, timeout: float | None) -> None:
+            raise WarmClosed("exited with code 1", exit_code=1, stderr_tail="error: unknown option")
+
+    prov = FakeProvider([])
+    prov.warm_client = lambda binary, config, env: OneShotOnly(prov, config, env, prov)  # type: ignore[method-assign]
+    runner = WarmRunner(cold=cold)
+    events, turn = call(runner, prov, "first")
+    assert isinstance(turn, Turn) and turn.status == "completed"
+    [warning] = [e for e in events if isinstance(e, WarningEvent)]
+    assert warning.code == "warm_unavailable" and "run cold" in warning.message
+    events2, turn2 = call(runner, prov, "second")
+    assert isinstance(turn2, Turn) and calls == ["first", "second"]
+    assert not [e for e in events2 if isinstance(e, WarningEvent)]  # said once
