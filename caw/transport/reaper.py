@@ -48,6 +48,8 @@ def enable_subreaper() -> bool:
     """Make this process the subreaper of its descendants (once; Linux only; False if unavailable)."""
     global _subreaper_done
     if not _subreaper_done:
+        # the watchdog first: detached before caw adopts orphans, so it is never one of caw's descendants
+        watchdog.ensure_started()
         _subreaper_done = _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     return _subreaper_done
 

@@ -1,10 +1,10 @@
-"""The watchdog process itself (run as a script by ``caw.transport.watchdog``; standard library only).
+"""The watchdog process itself: run by ``caw.transport.watchdog`` as ``python -I -S -c <this source> FD``.
 
-argv: ``FD TOKEN``. It blocks reading FD, the read end of a pipe whose only write end is held by the caw
-process. EOF means caw is gone, however it died (SIGKILL and the OOM killer included). It then kills every
-process whose environment carries ``CAW_OWNER=TOKEN`` (the CLIs and every tool they started, even in
-sessions of their own), scanning until none has been seen for a while, and exits. When caw exits cleanly it
-has already stopped everything, so the scan finds nothing and the watchdog just exits.
+Standard library only. It reads the pipe on fd FD, whose only write end the parent holds. The first line is
+``NAME=TOKEN``, the environment entry every process to guard carries. Then it blocks. A ``q`` means the
+parent exits cleanly (it has stopped everything itself): exit at once. EOF without it means the parent is
+gone however it died (SIGKILL, the OOM killer): kill every process whose environment carries the entry,
+rescan until none has been seen for a few scans in a row, and exit.
 """
 
 import os
@@ -12,13 +12,13 @@ import signal
 import sys
 import time
 
-#: scans in a row that must find nothing before the watchdog trusts the tree is gone
-_QUIET_SCANS = 5
+#: scans in a row that must find nothing before the tree is taken to be gone
+QUIET_SCANS = 5
 #: give up after this long (a process that keeps respawning itself is beyond saving)
-_MAX_S = 10.0
+MAX_S = 10.0
 
 
-def _victims(needle: bytes, me: int) -> list[int]:
+def victims(needle: bytes, me: int) -> list[int]:
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
@@ -33,22 +33,12 @@ def _victims(needle: bytes, me: int) -> list[int]:
     return out
 
 
-def main() -> int:
-    fd, token = int(sys.argv[1]), sys.argv[2]
-    while True:
-        try:
-            if not os.read(fd, 4096):
-                break
-        except InterruptedError:
-            continue
-        except OSError:
-            break
-    needle = b"\0CAW_OWNER=" + token.encode() + b"\0"
+def sweep(needle: bytes) -> None:
     me = os.getpid()
-    deadline = time.monotonic() + _MAX_S
+    deadline = time.monotonic() + MAX_S
     quiet = 0
-    while quiet < _QUIET_SCANS and time.monotonic() < deadline:
-        found = _victims(needle, me)
+    while quiet < QUIET_SCANS and time.monotonic() < deadline:
+        found = victims(needle, me)
         for pid in found:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -56,8 +46,26 @@ def main() -> int:
                 pass
         quiet = 0 if found else quiet + 1
         time.sleep(0.05)
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main() -> None:
+    fd = int(sys.argv[1])
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        data += chunk
+        if b"\n" in data and b"q" in data.split(b"\n", 1)[1]:
+            return  # a clean exit: the parent stopped everything itself
+    entry = data.split(b"\n", 1)[0]
+    if b"=" in entry:
+        sweep(b"\0" + entry + b"\0")
+
+
+main()

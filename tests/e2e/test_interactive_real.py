@@ -112,11 +112,20 @@ CLIS = [
 
 
 def _children(pid: int) -> list[int]:
+    """The driver's children, without caw's watchdog process (``caw.transport.watchdog``: it outlives caw)."""
     out: list[int] = []
     for task in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{task}/children") as f:
             out += [int(p) for p in f.read().split()]
-    return out
+    return [p for p in out if not _is_watchdog(p)]
+
+
+def _is_watchdog(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"watchdog_main.py" in f.read()
+    except OSError:
+        return False
 
 
 _PASTED_CONTENT = re.compile(r'\s*<pasted_content id="([^"]+)">\n(.*)\n</pasted_content id="\1">\s*', re.DOTALL)

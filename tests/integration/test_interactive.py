@@ -375,7 +375,12 @@ def test_picker_arrows_and_enter_launch_the_chosen_provider(run: Any, tmp_path: 
     s.expect("choose an agent")
     s.expect("fake-tui 1.0 (claude)")  # versions come in while the menu is up
     s.expect("fake-tui 1.0 (codex)")
-    s.expect(f"cooling down until {until.astimezone().strftime('%H:%M')}")
+    local = until.astimezone()
+    # the picker adds the date when the cooldown ends on another day (a run after 22:00 crosses midnight)
+    shown = (
+        local.strftime("%H:%M") if local.date() == datetime.now().astimezone().date() else local.strftime("%b %d %H:%M")
+    )
+    s.expect(f"cooling down until {shown}")
     s.child.send("\x1b[B")  # Down: codex (not in the configured order, listed after it)
     s.child.send("\r")
     s.expect("READY codex")
