@@ -181,6 +181,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # never log: tool arguments may carry secrets
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            # the CLI hung up (a cancelled turn's tool call, a killed CLI): nobody to answer, and no
+            # socketserver traceback on the user's stderr
+            self.close_connection = True
+
     def _send(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
         self.send_response(status)
         if body:
