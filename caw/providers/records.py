@@ -34,6 +34,10 @@ OPENCODE_TIMEOUT = 60.0
 _SLUG_RE = re.compile(r"[^A-Za-z0-9]")
 
 
+#: the CLIs whose own conversation records caw knows how to carry to another machine
+RECORD_PROVIDERS = ("claude", "codex", "opencode")
+
+
 def record_home(provider: str, config_home: str | None, env: Mapping[str, str]) -> Path:
     """The directory under which ``provider`` keeps conversations for this config home (None: its default)."""
     if provider == "claude":
@@ -341,6 +345,8 @@ def prepare_resume(
     if var and handle.config_home and env.get(var) == handle.config_home and not os.path.isdir(handle.config_home):
         del env[var]
     cwd = handle.cwd if os.path.isdir(handle.cwd) else fallback_cwd
+    if handle.provider not in RECORD_PROVIDERS:
+        return cwd  # a provider caw keeps no records for (a fourth one): its CLI finds its own, or says it cannot
     full = {**os.environ, **env}
     config_home = full.get(var) if var else None
     if present(handle.provider, handle.resume_key, cwd, config_home, full):

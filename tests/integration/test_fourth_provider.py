@@ -131,6 +131,7 @@ json.dump(earlier + [prompt], open(path, "w"))
 @pytest.fixture
 def parrot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Register parrot for one test (the registry is restored afterwards); returns its config home."""
+    caw.providers.available_names()  # the built-ins load on first use: into the real registry, not the copy
     monkeypatch.setattr(caw.providers.registry, "_REGISTRY", dict(caw.providers.registry._REGISTRY))
     caw.providers.register(ParrotProvider())  # the one registration line
     exe = tmp_path / "bin" / "parrot"
