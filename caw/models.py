@@ -156,8 +156,15 @@ class Turn(BaseModel):
 
     @property
     def result(self) -> str:
-        """The turn's answer text: its text blocks joined."""
-        return "".join(b.text for b in self.output if isinstance(b, TextBlock))
+        """The turn's answer: the text after its last tool use (all its text when it used none, or said
+        nothing after it).
+
+        What the model said before and between tool calls ("Let me look at the tests.") is narration, kept in
+        ``output``; the answer is what it said last, as each CLI's own result has it (claude's ``result``,
+        codex's last agent message, opencode's last text)."""
+        last_tool = max((i for i, b in enumerate(self.output) if isinstance(b, ToolUse)), default=-1)
+        answer = "".join(b.text for b in self.output[last_tool + 1 :] if isinstance(b, TextBlock))
+        return answer or "".join(b.text for b in self.output if isinstance(b, TextBlock))
 
     @property
     def tool_uses(self) -> list[ToolUse]:

@@ -121,3 +121,20 @@ def test_list_sessions_newest_first(tmp_path: Path) -> None:
 def test_session_ids_cannot_escape_the_data_dir(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         SessionStore(tmp_path).session_dir("../etc")
+
+
+def test_turn_result_is_the_answer_after_the_last_tool_not_the_narration_before() -> None:
+    """What the model says before a tool call is narration; each CLI's own result is what it said last."""
+    turn = Turn(
+        input="hi",
+        output=[
+            TextBlock(text="Let me run the tests."),
+            ToolUse(id="t1", name="Bash", arguments={"command": "pytest"}, output="2 passed"),
+            TextBlock(text="Both tests pass."),
+        ],
+        status="completed",
+    )
+    assert turn.result == "Both tests pass."
+    assert Turn(input="x", output=[TextBlock(text="a"), TextBlock(text="b")]).result == "ab"
+    ends_in_a_tool = Turn(input="x", output=[TextBlock(text="checking"), ToolUse(id="t", name="Bash", arguments={})])
+    assert ends_in_a_tool.result == "checking"  # nothing said after it: all the text there is
