@@ -65,6 +65,9 @@ class TurnRequest:
     #: every budget itself too (caw.session.budget)
     max_budget_usd: float | None = None
     max_turns: int | None = None
+    #: a budget meters this turn while it streams: a CLI that can report text as it is generated, rather than
+    #: per finished message, should (claude ``--include-partial-messages``), so a crossing is seen at once
+    stream_text: bool = False
 
 
 @dataclass
@@ -265,7 +268,7 @@ class Provider(ABC):
     warm_single_turn: ClassVar[bool] = False
     #: ``TurnRequest`` fields beyond the message that this CLI's warm client takes per turn (e.g. codex's
     #: ``output_schema``); a turn setting any other one runs cold (caw.session.warm)
-    warm_request_fields: ClassVar[frozenset[str]] = frozenset()
+    warm_request_fields: ClassVar[frozenset[str]] = frozenset({"stream_text"})
     #: the CLI reports what a turn cost (``UsageStats.cost_usd``): a cost budget needs it (issue 16)
     reports_cost: ClassVar[bool] = False
     #: how the CLI takes ``output=``: "flag" (a schema flag; the answer is JSON), "strict" (a schema flag that wants

@@ -165,6 +165,9 @@ class ClaudeProvider(Provider):
     tiers: ClassVar[dict[ModelTier, str]] = {ModelTier.STRONGEST: "opus", ModelTier.FAST: "haiku"}
     #: the detector's provider guess; the tuple lives in markers.py, so `import caw` registers it cheaply
     limit_markers: ClassVar[tuple[str, ...]] = CLAUDE_MARKERS
+    #: ``stream_text`` is ``--include-partial-messages``, a flag of the process: a warm claude started without
+    #: it cannot take it per message, so a turn metered by a token or cost budget runs cold
+    warm_request_fields: ClassVar[frozenset[str]] = frozenset()
     #: claude >= 2.1.3xx records the system prompt on a conversation's first request and reuses it on every
     #: resume (--system-prompt-snapshot, on by default): a different prompt on resume is ignored
     keeps_first_system_prompt = True
@@ -218,6 +221,9 @@ class ClaudeProvider(Provider):
             inv.argv += ["--max-budget-usd", f"{request.max_budget_usd:.6f}"]
         if request.max_turns is not None:
             inv.argv += ["--max-turns", str(request.max_turns)]
+        if request.stream_text and "--include-partial-messages" not in inv.argv:
+            # a budget is metering the turn: without this claude reports text per finished message
+            inv.argv.append("--include-partial-messages")
         if "--settings" not in config.extra_args:
             # claude >= 2.1.234 may continue by itself when a usage limit resets: caw's auto-wait owns that
             inv.argv += ["--settings", _NO_AUTO_CONTINUE]

@@ -124,7 +124,7 @@ class CodexProvider(Provider):
     secret_env_vars: ClassVar[tuple[str, ...]] = _KEY_VARS
     output_schema_mode = "strict"  # exec --output-schema FILE; OpenAI strict mode (issue 16)
     #: the app-server takes a schema per turn (turn/start outputSchema): such a turn stays warm (issue 14)
-    warm_request_fields: ClassVar[frozenset[str]] = frozenset({"output_schema"})
+    warm_request_fields: ClassVar[frozenset[str]] = frozenset({"output_schema", "stream_text"})
 
     def executable(self, binary: str) -> list[str]:
         """Run the native binary when ``binary`` is the npm shim (node 20 keeps the shim alive as a parent)."""

@@ -123,7 +123,7 @@ class OpencodeProvider(Provider):
     #: step_finish.cost: tokens times the model's configured price (None when it has none: issue 16)
     reports_cost = True
     #: the warm client sends ``output_schema`` as the prompt's ``format`` (a cold run is asked in the prompt)
-    warm_request_fields: ClassVar[frozenset[str]] = frozenset({"output_schema"})
+    warm_request_fields: ClassVar[frozenset[str]] = frozenset({"output_schema", "stream_text"})
     secret_env_vars: ClassVar[tuple[str, ...]] = (
         "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY",
     )  # fmt: skip

@@ -227,6 +227,8 @@ def native_caps(scopes: list[Scope]) -> dict[str, Any]:
         caps["max_budget_usd"] = max(0.000001, min(cost))
     if turns:
         caps["max_turns"] = max(1, int(min(turns)))
+    if any(s.remaining(what) is not None for s in scopes for what in ("tokens", "cost_usd")):
+        caps["stream_text"] = True  # text as it streams, so a crossing mid-message is seen at once
     return caps
 
 

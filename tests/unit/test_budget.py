@@ -160,6 +160,23 @@ def test_claude_gets_its_native_caps_with_the_remainder() -> None:
     assert (request.max_budget_usd, request.max_turns) == (0.5, 3)
 
 
+def test_a_token_budget_asks_claude_for_text_as_it_streams() -> None:
+    """claude without --include-partial-messages reports text per finished message: a token budget crossed
+    mid-message would be seen only at its end (found with an independent fake: 6.5 s instead of 4.2 s)."""
+    runner = ScriptedRunner({"claude": ["ok"]})
+    caw.Agent(provider="claude", runner=runner, max_tokens=600).completion("hi")
+    caw.Agent(provider="claude", runner=runner, max_turns=2).completion("hi")
+    metered, turns_only = runner.calls[0][1], runner.calls[1][1]
+    assert metered.stream_text and not turns_only.stream_text
+    claude = get_provider("claude")
+    argv = claude.build("claude", RunConfig(), metered).argv
+    assert argv.count("--include-partial-messages") == 1
+    assert "--include-partial-messages" not in claude.build("claude", RunConfig(), turns_only).argv
+    # codex and opencode stream anyway: the hint keeps their warm turns warm; claude's would run cold
+    assert "stream_text" in get_provider("codex").warm_request_fields
+    assert "stream_text" not in claude.warm_request_fields
+
+
 def test_claudes_own_cap_is_the_same_error(tmp_path: Path) -> None:
     def capped(
         provider: Provider, binary: str | None, config: RunConfig, request: TurnRequest, **_: Any
