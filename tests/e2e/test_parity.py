@@ -20,7 +20,7 @@ from tests.e2e.harness import LiveFactory, cli_pid, kill_quietly, live_factory, 
 from tests.fakes.replies import Hang, Text, Thinking, ToolCall
 
 #: providers whose scenarios also run warm (issue 14: one long-lived CLI per session, ``Agent(warm=True)``)
-WARM_PARITY = [name for name in ("claude", "codex") if name in PROVIDERS]
+WARM_PARITY = [name for name in ("claude", "codex", "opencode") if name in PROVIDERS]
 
 
 @pytest.fixture(params=[*PROVIDERS, *(f"{name}-warm" for name in WARM_PARITY)])
