@@ -26,10 +26,9 @@ from collections.abc import Callable
 
 from caw.transport import reaper
 from caw.transport.framing import LineFramer
-from caw.transport.process import ProcessSpec, SpawnError, _spawner
+from caw.transport.process import ProcessSpec, SpawnError, StderrTail, _spawner
 
 _READ_CHUNK = 1 << 16
-_STDERR_TAIL = 1 << 16
 
 _live: weakref.WeakSet[LongLivedProcess] = weakref.WeakSet()
 
@@ -47,8 +46,7 @@ class LongLivedProcess:
         self._popen: subprocess.Popen[bytes] | None = None
         self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._eof = False
-        self._stderr_buf = bytearray()
-        self._stderr_lock = threading.Lock()
+        self._stderr = StderrTail()
         self._write_lock = threading.Lock()
         self._stop_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -115,18 +113,7 @@ class LongLivedProcess:
 
     def _drain_stderr(self) -> None:
         assert self._popen is not None and self._popen.stderr is not None
-        fd = self._popen.stderr.fileno()
-        while True:
-            try:
-                chunk = os.read(fd, _READ_CHUNK)
-            except OSError:
-                break
-            if not chunk:
-                break
-            with self._stderr_lock:
-                self._stderr_buf += chunk
-                if len(self._stderr_buf) > 2 * _STDERR_TAIL:
-                    del self._stderr_buf[: len(self._stderr_buf) - _STDERR_TAIL]
+        self._stderr.drain(self._popen.stderr.fileno())
 
     # ---- state -----------------------------------------------------------------------------------
     @property
@@ -142,9 +129,7 @@ class LongLivedProcess:
         return self._popen is not None and self._popen.poll() is None and not self._eof
 
     def stderr_tail(self, limit: int = 4000) -> str:
-        with self._stderr_lock:
-            data = bytes(self._stderr_buf[-limit:])
-        return data.decode("utf-8", "replace")
+        return self._stderr.text(limit)
 
     # ---- I/O -------------------------------------------------------------------------------------
     def write(self, data: bytes) -> bool:

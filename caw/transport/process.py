@@ -49,6 +49,34 @@ class ProcessSpec:
     stdin_data: bytes | None = None
 
 
+class StderrTail:
+    """The last bytes a CLI wrote to stderr, drained by a thread so a chatty child never blocks on a full pipe."""
+
+    def __init__(self, keep: int = _STDERR_TAIL) -> None:
+        self._keep = keep
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+
+    def drain(self, fd: int) -> None:
+        """Read ``fd`` until EOF, keeping at most about ``2 * keep`` bytes (run it on its own thread)."""
+        while True:
+            try:
+                chunk = os.read(fd, _READ_CHUNK)
+            except OSError:
+                break
+            if not chunk:
+                break
+            with self._lock:
+                self._buf += chunk
+                if len(self._buf) > 2 * self._keep:
+                    del self._buf[: len(self._buf) - self._keep]
+
+    def text(self, limit: int = 4000) -> str:
+        with self._lock:
+            data = bytes(self._buf[-limit:])
+        return data.decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class Watchdogs:
     """Seconds of silence/duration after which a run is stopped; None disables one."""
@@ -122,8 +150,7 @@ class AgentProcess:
         self._clock = clock
         self._popen: subprocess.Popen[bytes] | None = None
         self._master: int | None = None
-        self._stderr_buf = bytearray()
-        self._stderr_lock = threading.Lock()
+        self._stderr = StderrTail()
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
@@ -185,18 +212,7 @@ class AgentProcess:
 
     def _drain_stderr(self) -> None:
         assert self._popen is not None and self._popen.stderr is not None
-        fd = self._popen.stderr.fileno()
-        while True:
-            try:
-                chunk = os.read(fd, _READ_CHUNK)
-            except OSError:
-                break
-            if not chunk:
-                break
-            with self._stderr_lock:
-                self._stderr_buf += chunk
-                if len(self._stderr_buf) > 2 * _STDERR_TAIL:
-                    del self._stderr_buf[: len(self._stderr_buf) - _STDERR_TAIL]
+        self._stderr.drain(self._popen.stderr.fileno())
 
     @property
     def pid(self) -> int | None:
@@ -207,9 +223,7 @@ class AgentProcess:
         return self._popen.poll() if self._popen else None
 
     def stderr_tail(self, limit: int = 4000) -> str:
-        with self._stderr_lock:
-            data = bytes(self._stderr_buf[-limit:])
-        return data.decode("utf-8", "replace")
+        return self._stderr.text(limit)
 
     # ---- output ----------------------------------------------------------------------------------
     def lines(self, watchdogs: Watchdogs = Watchdogs(), deadline: Deadline | None = None) -> Iterator[str]:
